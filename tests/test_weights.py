@@ -1,0 +1,162 @@
+"""Weights I/O: both formats, the converter, and every way a file can be wrong."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+import vapoursynth as vs
+from conftest import TINY_WIDTH, clip_from_arrays, make_model, random_frames, write_original_ckpt
+from safetensors.torch import save_file
+
+from vs_superslomo import superslomo
+from vs_superslomo.cli import main
+from vs_superslomo.weights import DEFAULT_WEIGHTS_NAME, WeightsError, default_weights_path, load_model, save_model
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module, atol: float = 0.0) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.allclose(sa[k], sb[k], atol=atol, rtol=0) for k in sa)
+
+
+def test_safetensors_round_trip_keeps_weights_and_metadata(tmp_path: Path) -> None:
+    model = make_model(warp="exact")
+    save_model(model, tmp_path / "m.safetensors", provenance="unit test")
+    loaded, info = load_model(tmp_path / "m.safetensors")
+    assert same_weights(model, loaded)
+    assert (info.width, info.warp, info.provenance) == (TINY_WIDTH, "exact", "unit test")
+    assert info.mean == pytest.approx((0.429, 0.431, 0.397))
+    save_model(model, tmp_path / "h.safetensors", half=True)
+    half, _ = load_model(tmp_path / "h.safetensors")
+    assert same_weights(model, half, atol=1e-3) and next(half.parameters()).dtype == torch.float32
+    assert (tmp_path / "h.safetensors").stat().st_size < 0.6 * (tmp_path / "m.safetensors").stat().st_size
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_original_checkpoint_loads_with_legacy_warp(tmp_path: Path) -> None:
+    model = make_model(width=0.125, warp="legacy")
+    write_original_ckpt(model, tmp_path / "SuperSloMo.ckpt")
+    loaded, info = load_model(tmp_path / "SuperSloMo.ckpt")
+    assert same_weights(model, loaded)
+    assert (info.width, info.warp, loaded.warp) == (0.125, "legacy", "legacy")
+
+
+def test_converter_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = make_model(warp="legacy")
+    write_original_ckpt(model, tmp_path / "in.ckpt")
+    out = tmp_path / "out.safetensors"
+    assert main(["convert", str(tmp_path / "in.ckpt"), str(out)]) == 0
+    loaded, info = load_model(out)
+    assert same_weights(model, loaded) and info.warp == "legacy"
+    assert main(["convert", str(tmp_path / "in.ckpt"), str(out)]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path / "in.ckpt"), str(out), "--overwrite", "--half"]) == 0
+    assert main(["info", str(out)]) == 0
+    assert "warp legacy" in capsys.readouterr().out
+
+
+class _Payload:
+    """Pickles to a call of os.system: what a crafted checkpoint would carry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoint_carrying_code_is_refused_and_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "evil.ckpt"
+    torch.save({"state_dictFC": _Payload(marker), "state_dictAT": {}}, bad)
+    with pytest.raises(WeightsError, match=r"evil\.ckpt: cannot be read as a safe checkpoint"):
+        load_model(bad)
+    assert not marker.exists()
+    # A bare pickle (the pre-zip torch format) carrying code is refused too.
+    raw = tmp_path / "evil_raw.ckpt"
+    raw.write_bytes(pickle.dumps(_Payload(marker), protocol=2))
+    with pytest.raises(WeightsError, match="evil_raw.ckpt"):
+        load_model(raw)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["ckpt", "safetensors"])
+def test_truncated_files_name_the_file(tmp_path: Path, kind: str) -> None:
+    model = make_model()
+    good = tmp_path / f"good.{kind}"
+    if kind == "ckpt":
+        write_original_ckpt(model, good)
+    else:
+        save_model(model, good)
+    cut = tmp_path / f"cut.{kind}"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(WeightsError, match=rf"cut\.{kind}: .*(damaged|cannot be read)"):
+        load_model(cut)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="nope.ckpt: no such weights file"):
+        load_model(tmp_path / "nope.ckpt")
+
+
+def test_mismatched_shapes_name_the_first_bad_key(tmp_path: Path) -> None:
+    model = make_model()
+    flow = dict(model.flow.state_dict())
+    flow["down2.conv1.weight"] = torch.zeros(3, 3, 3, 3)
+    torch.save({"state_dictFC": flow, "state_dictAT": model.interp.state_dict()}, tmp_path / "bad.ckpt")
+    with pytest.raises(WeightsError, match=r"bad\.ckpt: flow network key 'down2.conv1.weight' has shape \(3, 3, 3, 3\), expected \(8, 4, 3, 3\)"):
+        load_model(tmp_path / "bad.ckpt")
+    del flow["down2.conv1.weight"]
+    torch.save({"state_dictFC": flow, "state_dictAT": model.interp.state_dict()}, tmp_path / "missing.ckpt")
+    with pytest.raises(WeightsError, match="lacks key 'down2.conv1.weight'"):
+        load_model(tmp_path / "missing.ckpt")
+    interp = dict(model.interp.state_dict(), extra=torch.zeros(1))
+    torch.save({"state_dictFC": model.flow.state_dict(), "state_dictAT": interp}, tmp_path / "extra.ckpt")
+    with pytest.raises(WeightsError, match="interp network has unexpected key 'extra'"):
+        load_model(tmp_path / "extra.ckpt")
+    torch.save({"weights": 1}, tmp_path / "other.ckpt")
+    with pytest.raises(WeightsError, match="not an original Super SloMo checkpoint"):
+        load_model(tmp_path / "other.ckpt")
+
+
+def test_bad_safetensors_metadata_and_keys(tmp_path: Path) -> None:
+    tensors = {f"flow.{k}": v for k, v in make_model().flow.state_dict().items()}
+    save_file(tensors, str(tmp_path / "nometa.safetensors"))
+    with pytest.raises(WeightsError, match="metadata needs width, warp and mean"):
+        load_model(tmp_path / "nometa.safetensors")
+    save_file(tensors, str(tmp_path / "warp.safetensors"), metadata={"width": "0.0625", "warp": "bogus", "mean": "0,0,0"})
+    with pytest.raises(WeightsError, match="warp must be one of"):
+        load_model(tmp_path / "warp.safetensors")
+    save_file({"other.x": torch.zeros(1)}, str(tmp_path / "keys.safetensors"), metadata={"width": "1", "warp": "exact"})
+    with pytest.raises(WeightsError, match="unexpected key 'other.x'"):
+        load_model(tmp_path / "keys.safetensors")
+    (tmp_path / "text.safetensors").write_text("hello")
+    with pytest.raises(WeightsError, match=r"text\.safetensors: .*damaged"):
+        load_model(tmp_path / "text.safetensors")
+    (tmp_path / "header.safetensors").write_bytes((40).to_bytes(8, "little") + b"{not json")
+    with pytest.raises(WeightsError, match=r"header\.safetensors: damaged or not a safetensors file"):
+        load_model(tmp_path / "header.safetensors")
+
+
+def test_default_weights_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vs_superslomo.weights._weights_dirs", lambda: [tmp_path])
+    with pytest.raises(WeightsError, match="no default weights"):
+        default_weights_path()
+    with pytest.raises(vs.Error, match="superslomo: no default weights .* pass model="):
+        superslomo(clip_from_arrays(random_frames(2, 8, 8)))
+    save_model(make_model(), tmp_path / DEFAULT_WEIGHTS_NAME)
+    assert default_weights_path() == tmp_path / DEFAULT_WEIGHTS_NAME
+    assert superslomo(clip_from_arrays(random_frames(2, 8, 8))).num_frames == 4
+
+
+def test_default_weights_dirs_cover_checkout_and_installed_wheel(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vs_superslomo import weights
+
+    dirs = weights._weights_dirs()
+    assert Path(weights.__file__).resolve().parent.parent / "weights" in dirs
+    assert any(str(d).endswith(os.path.join("share", "vs_superslomo", "weights")) for d in dirs)
+    monkeypatch.setenv("VS_SUPERSLOMO_WEIGHTS_DIR", "/somewhere")
+    assert weights._weights_dirs()[0] == Path("/somewhere")

@@ -1,0 +1,159 @@
+"""The Super SloMo network in plain PyTorch (Jiang et al., CVPR 2018), faithful to the public port.
+
+Two U-Nets of one shape: the flow net ``UNet(6, 4)`` and the interpolation net ``UNet(20, 5)``. Module
+and parameter names follow the public port's ``model.py`` so its state dicts load without renaming.
+``width`` scales every channel count for smaller variants (1.0 is the published network).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .warp import Warp, backwarp
+
+__all__ = ["DEFAULT_MEAN", "SuperSloMo", "UNet", "channels", "flow_coefficients"]
+
+DEFAULT_MEAN: tuple[float, float, float] = (0.429, 0.431, 0.397)
+_BASE_CHANNELS = (32, 64, 128, 256, 512)
+_SLOPE = 0.1
+
+
+def channels(width: float) -> tuple[int, ...]:
+    """Channel counts of the five U-Net levels for a width multiplier."""
+    if not width > 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    return tuple(max(1, round(c * width)) for c in _BASE_CHANNELS)
+
+
+def _lrelu(x: Tensor) -> Tensor:
+    return F.leaky_relu(x, _SLOPE)
+
+
+class _Down(nn.Module):
+    """Average-pool 2x2, then two k×k convolutions with LeakyReLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, kernel, padding=(kernel - 1) // 2)
+        self.conv2 = nn.Conv2d(cout, cout, kernel, padding=(kernel - 1) // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.avg_pool2d(x, 2)
+        return _lrelu(self.conv2(_lrelu(self.conv1(x))))
+
+
+class _Up(nn.Module):
+    """Bilinear x2, conv in→out, concatenate the skip, conv 2·out→out."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv2 = nn.Conv2d(2 * cout, cout, 3, padding=1)
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = _lrelu(self.conv1(x))
+        return _lrelu(self.conv2(torch.cat((x, skip), 1)))
+
+
+class UNet(nn.Module):
+    """The port's U-Net; H and W of the input must be multiples of 32 (five poolings)."""
+
+    def __init__(self, in_channels: int, out_channels: int, width: float = 1.0) -> None:
+        super().__init__()
+        c1, c2, c3, c4, c5 = channels(width)
+        self.conv1 = nn.Conv2d(in_channels, c1, 7, padding=3)
+        self.conv2 = nn.Conv2d(c1, c1, 7, padding=3)
+        self.down1 = _Down(c1, c2, 5)
+        self.down2 = _Down(c2, c3, 3)
+        self.down3 = _Down(c3, c4, 3)
+        self.down4 = _Down(c4, c5, 3)
+        self.down5 = _Down(c5, c5, 3)
+        self.up1 = _Up(c5, c5)
+        self.up2 = _Up(c5, c4)
+        self.up3 = _Up(c4, c3)
+        self.up4 = _Up(c3, c2)
+        self.up5 = _Up(c2, c1)
+        self.conv3 = nn.Conv2d(c1, out_channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        s1 = _lrelu(self.conv2(_lrelu(self.conv1(x))))
+        s2 = self.down1(s1)
+        s3 = self.down2(s2)
+        s4 = self.down3(s3)
+        s5 = self.down4(s4)
+        x = self.down5(s5)
+        x = self.up1(x, s5)
+        x = self.up2(x, s4)
+        x = self.up3(x, s3)
+        x = self.up4(x, s2)
+        x = self.up5(x, s1)
+        # The public port applies LeakyReLU to the output too; its weights expect it.
+        return _lrelu(self.conv3(x))
+
+
+def flow_coefficients(t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Coefficients (a, b, c, d) with Ft0 = a·F01 + b·F10 and Ft1 = c·F01 + d·F10."""
+    return -(1 - t) * t, t * t, (1 - t) * (1 - t), -t * (1 - t)
+
+
+class SuperSloMo(nn.Module):
+    """Flow net + interpolation net; frames in and out are RGB in [0, 1], shape (B, 3, H, W).
+
+    ``warp`` is ``"legacy"`` for the original checkpoint, ``"exact"`` for weights trained here.
+    """
+
+    def __init__(
+        self,
+        width: float = 1.0,
+        warp: Warp = "exact",
+        mean: Sequence[float] = DEFAULT_MEAN,
+    ) -> None:
+        super().__init__()
+        self.width = width
+        self.warp: Warp = warp
+        self.flow = UNet(6, 4, width)
+        self.interp = UNet(20, 5, width)
+        # Not persistent: the state dict keeps only the port's keys.
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, frames: Tensor) -> Tensor:
+        return frames - self.mean
+
+    def compute_flow(self, i0: Tensor, i1: Tensor) -> tuple[Tensor, Tensor]:
+        """``(F01, F10)`` in pixels for normalized frames; independent of t, so once per pair."""
+        out = self.flow(torch.cat((i0, i1), 1))
+        return out[:, 0:2], out[:, 2:4]
+
+    def synthesize(self, i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, t: Tensor) -> Tensor:
+        """Intermediate frames at per-sample times ``t`` (shape (B,)) from normalized inputs and flows.
+
+        All inputs have batch B (expand one pair to B times). Returns normalized frames (mean not added).
+        The warps and the visibility blend run in fp32 even under autocast: flows of hundreds of pixels
+        and a division by small weights lose too much in half precision.
+        """
+        tt = t.view(-1, 1, 1, 1).float()
+        a, b, c, d = flow_coefficients(tt)
+        i0, i1, f01, f10 = (x.float() for x in (i0, i1, f01, f10))
+        ft0 = a * f01 + b * f10
+        ft1 = c * f01 + d * f10
+        g0 = backwarp(i0, ft0, self.warp)
+        g1 = backwarp(i1, ft1, self.warp)
+        o = self.interp(torch.cat((i0, i1, f01, f10, ft1, ft0, g1, g0), 1)).float()
+        ft0f = o[:, 0:2] + ft0
+        ft1f = o[:, 2:4] + ft1
+        v0 = torch.sigmoid(o[:, 4:5])
+        v1 = 1 - v0
+        w0 = (1 - tt) * v0
+        w1 = tt * v1
+        return (w0 * backwarp(i0, ft0f, self.warp) + w1 * backwarp(i1, ft1f, self.warp)) / (w0 + w1)
+
+    def forward(self, frame0: Tensor, frame1: Tensor, t: Tensor) -> Tensor:
+        """Frames in [0, 1] at times ``t`` (shape (B,)); inputs (B, 3, H, W) with H, W multiples of 32."""
+        i0, i1 = self.normalize(frame0), self.normalize(frame1)
+        f01, f10 = self.compute_flow(i0, i1)
+        return (self.synthesize(i0, i1, f01, f10, t) + self.mean).clamp(0, 1)

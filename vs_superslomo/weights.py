@@ -1,0 +1,205 @@
+"""Weights I/O: the original port's ``.ckpt``, this project's safetensors format, and the default file.
+
+Own format: one safetensors file with tensors ``flow.<port key>`` and ``interp.<port key>`` (the port's
+``state_dictFC`` and ``state_dictAT`` keys under a prefix) and string metadata ``width``, ``warp``,
+``mean`` (three comma-separated floats) and ``provenance``. Tensors may be stored in fp16 to halve the
+file; they load as fp32. Pickled checkpoints are read only with ``weights_only=True``: a file that
+carries code is refused and its code never runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from .network import DEFAULT_MEAN, SuperSloMo
+from .warp import WARPS, Warp
+
+__all__ = [
+    "DEFAULT_WEIGHTS_NAME",
+    "ModelInfo",
+    "WeightsError",
+    "convert",
+    "default_weights_path",
+    "load_model",
+    "save_model",
+]
+
+DEFAULT_WEIGHTS_NAME = "superslomo-default.safetensors"
+_PREFIXES = {"flow": "state_dictFC", "interp": "state_dictAT"}
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, unreadable, unsafe or does not fit the network."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a weights file says about the network it holds."""
+
+    width: float = 1.0
+    warp: Warp = "exact"
+    mean: tuple[float, float, float] = DEFAULT_MEAN
+    provenance: str = ""
+
+
+def _weights_dirs() -> list[Path]:
+    """Where the default weights may live: a source checkout, then an installed wheel's data files."""
+    here = Path(__file__).resolve().parent
+    dirs = [here.parent / "weights", Path(sys.prefix) / "share" / "vs_superslomo" / "weights"]
+    env = os.environ.get("VS_SUPERSLOMO_WEIGHTS_DIR")
+    return ([Path(env)] if env else []) + dirs
+
+
+def default_weights_path() -> Path:
+    """The default weights file, or :class:`WeightsError` saying where it was looked for."""
+    dirs = _weights_dirs()
+    for d in dirs:
+        if (d / DEFAULT_WEIGHTS_NAME).is_file():
+            return d / DEFAULT_WEIGHTS_NAME
+    looked = ", ".join(str(d) for d in dirs)
+    raise WeightsError(
+        f"no default weights {DEFAULT_WEIGHTS_NAME} found (looked in {looked}); this release ships none "
+        "yet: pass model='path/to/SuperSloMo.ckpt' (the original checkpoint) or a .safetensors file"
+    )
+
+
+def _infer_width(flow: Mapping[str, Tensor], path: Path) -> float:
+    weight = flow.get("conv1.weight")
+    if weight is None or weight.ndim != 4:
+        raise WeightsError(f"{path}: flow network has no 4-D conv1.weight, so this is not a Super SloMo checkpoint")
+    return weight.shape[0] / 32
+
+
+def _load_ckpt(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], ModelInfo]:
+    try:
+        # The port stores a datetime in its metadata; allow exactly that class and nothing else.
+        with torch.serialization.safe_globals([datetime.datetime]):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: cannot be read as a safe checkpoint (refused or damaged): {exc}") from exc
+    if not isinstance(data, dict) or not all(k in data for k in _PREFIXES.values()):
+        keys = sorted(map(str, data))[:5] if isinstance(data, dict) else type(data).__name__
+        raise WeightsError(f"{path}: not an original Super SloMo checkpoint (needs state_dictFC and state_dictAT; has {keys})")
+    flow, interp = data["state_dictFC"], data["state_dictAT"]
+    return flow, interp, ModelInfo(width=_infer_width(flow, path), warp="legacy", provenance="original-format checkpoint")
+
+
+def _parse_info(meta: Mapping[str, str], path: Path) -> ModelInfo:
+    try:
+        width = float(meta["width"])
+        warp = meta["warp"]
+        mean = tuple(float(x) for x in meta.get("mean", ",".join(map(str, DEFAULT_MEAN))).split(","))
+    except (KeyError, ValueError) as exc:
+        raise WeightsError(f"{path}: metadata needs width, warp and mean; got {dict(meta)} ({exc})") from exc
+    if warp not in WARPS:
+        raise WeightsError(f"{path}: metadata warp must be one of {WARPS}, got {warp!r}")
+    if len(mean) != 3:
+        raise WeightsError(f"{path}: metadata mean needs 3 values, got {len(mean)}")
+    return ModelInfo(width=width, warp=warp, mean=mean, provenance=meta.get("provenance", ""))  # type: ignore[arg-type]
+
+
+def _load_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], ModelInfo]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open has no iterator)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: damaged or not a safetensors file: {exc}") from exc
+    parts: dict[str, dict[str, Tensor]] = {p: {} for p in _PREFIXES}
+    for key, value in tensors.items():
+        prefix, _, rest = key.partition(".")
+        if prefix not in parts:
+            raise WeightsError(f"{path}: unexpected key {key!r} (keys start with 'flow.' or 'interp.')")
+        parts[prefix][rest] = value
+    return parts["flow"], parts["interp"], _parse_info(meta, path)
+
+
+def _check_state(net: torch.nn.Module, state: Mapping[str, Tensor], name: str, path: Path) -> None:
+    """Name the first missing, unexpected or mis-shaped key, so a wrong file says what is wrong."""
+    expected = net.state_dict()
+    for key, want in expected.items():
+        got = state.get(key)
+        if got is None:
+            raise WeightsError(f"{path}: {name} network lacks key {key!r} (expected shape {tuple(want.shape)})")
+        if tuple(got.shape) != tuple(want.shape):
+            raise WeightsError(
+                f"{path}: {name} network key {key!r} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+            )
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise WeightsError(f"{path}: {name} network has unexpected key {extra[0]!r}")
+
+
+def load_model(path: str | os.PathLike[str] | None = None) -> tuple[SuperSloMo, ModelInfo]:
+    """The network and its metadata from a ``.ckpt`` (original format) or ``.safetensors`` file.
+
+    ``None`` loads the default weights. Raises :class:`WeightsError` naming the file and the problem.
+    """
+    file = default_weights_path() if path is None else Path(path)
+    if not file.is_file():
+        raise WeightsError(f"{file}: no such weights file")
+    with open(file, "rb") as fh:
+        head = fh.read(9)
+    # safetensors starts with an 8-byte header length and then the JSON header's "{"; anything else is
+    # treated as a torch.save checkpoint (zip or legacy pickle).
+    loader = _load_safetensors if head[8:9] == b"{" else _load_ckpt
+    flow, interp, info = loader(file)
+    try:
+        model = SuperSloMo(width=info.width, warp=info.warp, mean=info.mean)
+    except ValueError as exc:
+        raise WeightsError(f"{file}: {exc}") from exc
+    for name, net, state in (("flow", model.flow, flow), ("interp", model.interp, interp)):
+        _check_state(net, state, name, file)
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.eval(), info
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: never a half file under ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(
+    model: SuperSloMo,
+    path: str | os.PathLike[str],
+    *,
+    provenance: str = "",
+    half: bool = False,
+) -> None:
+    """Write ``model`` in the project's safetensors format (``half`` stores fp16 tensors)."""
+    dtype = torch.float16 if half else torch.float32
+    tensors = {
+        f"{prefix}.{key}": value.detach().to("cpu", dtype).contiguous()
+        for prefix, net in (("flow", model.flow), ("interp", model.interp))
+        for key, value in net.state_dict().items()
+    }
+    mean = ",".join(repr(float(x)) for x in model.mean.flatten())
+    meta = {"width": repr(float(model.width)), "warp": model.warp, "mean": mean, "provenance": provenance}
+    _atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, half: bool = False) -> ModelInfo:
+    """Convert any loadable weights file (e.g. the original ``SuperSloMo.ckpt``) to safetensors."""
+    model, info = load_model(src)
+    provenance = info.provenance or f"converted from {Path(src).name}"
+    save_model(model, dst, provenance=provenance, half=half)
+    return info
