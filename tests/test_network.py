@@ -69,7 +69,12 @@ def test_full_size_parameter_counts_and_port_keys() -> None:
     flow, interp = UNet(6, 4), UNet(20, 5)
     assert sum(p.numel() for p in flow.parameters()) == 19_794_116
     assert sum(p.numel() for p in interp.parameters()) == 19_816_357
-    names = ["conv1", "conv2", *(f"{d}{i}.conv{j}" for d in ("down", "up") for i in range(1, 6) for j in (1, 2)), "conv3"]
+    names = [
+        "conv1",
+        "conv2",
+        *(f"{d}{i}.conv{j}" for d in ("down", "up") for i in range(1, 6) for j in (1, 2)),
+        "conv3",
+    ]
     assert set(flow.state_dict()) == {f"{n}.{p}" for n in names for p in ("weight", "bias")}
 
 

@@ -68,11 +68,11 @@ def test_fps_mode_factor() -> None:
         ((0, 1, None, None), "factor_num must be a positive integer"),
         ((-2, 1, None, None), "factor_num must be a positive integer"),
         ((2, 0, None, None), "factor_den must be a positive integer"),
-        ((1, 2, None, None), "factor of 1/2 < 1"),
+        ((1, 2, None, None), "= 1/2, which is < 1"),
         ((True, 1, None, None), "factor_num must be a positive integer"),
         ((2, 1, 0, 1, Fraction(25)), "fps_num must be a positive integer"),
         ((2, 1, 60, -1, Fraction(25)), "fps_den must be a positive integer"),
-        ((2, 1, 24, 1, Fraction(25)), "< 1"),
+        ((2, 1, 24, 1, Fraction(25)), "gives a factor of 24/25, which is < 1"),
         ((2, 1, 60, 1, Fraction(0)), "needs a clip with a known frame rate"),
     ],
 )

@@ -78,7 +78,7 @@ def test_checkpoint_carrying_code_is_refused_and_never_runs(tmp_path: Path) -> N
     # A bare pickle (the pre-zip torch format) carrying code is refused too.
     raw = tmp_path / "evil_raw.ckpt"
     raw.write_bytes(pickle.dumps(_Payload(marker), protocol=2))
-    with pytest.raises(WeightsError, match="evil_raw.ckpt"):
+    with pytest.raises(WeightsError, match=r"evil_raw\.ckpt"):
         load_model(raw)
     assert not marker.exists()
 
@@ -98,7 +98,7 @@ def test_truncated_files_name_the_file(tmp_path: Path, kind: str) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(WeightsError, match="nope.ckpt: no such weights file"):
+    with pytest.raises(WeightsError, match=r"nope\.ckpt: no such weights file"):
         load_model(tmp_path / "nope.ckpt")
 
 
@@ -107,11 +107,14 @@ def test_mismatched_shapes_name_the_first_bad_key(tmp_path: Path) -> None:
     flow = dict(model.flow.state_dict())
     flow["down2.conv1.weight"] = torch.zeros(3, 3, 3, 3)
     torch.save({"state_dictFC": flow, "state_dictAT": model.interp.state_dict()}, tmp_path / "bad.ckpt")
-    with pytest.raises(WeightsError, match=r"bad\.ckpt: flow network key 'down2.conv1.weight' has shape \(3, 3, 3, 3\), expected \(8, 4, 3, 3\)"):
+    with pytest.raises(
+        WeightsError,
+        match=r"bad\.ckpt: flow network key 'down2.conv1.weight' has shape \(3, 3, 3, 3\), expected \(8, 4, 3, 3\)",
+    ):
         load_model(tmp_path / "bad.ckpt")
     del flow["down2.conv1.weight"]
     torch.save({"state_dictFC": flow, "state_dictAT": model.interp.state_dict()}, tmp_path / "missing.ckpt")
-    with pytest.raises(WeightsError, match="lacks key 'down2.conv1.weight'"):
+    with pytest.raises(WeightsError, match=r"lacks key 'down2\.conv1\.weight'"):
         load_model(tmp_path / "missing.ckpt")
     interp = dict(model.interp.state_dict(), extra=torch.zeros(1))
     torch.save({"state_dictFC": model.flow.state_dict(), "state_dictAT": interp}, tmp_path / "extra.ckpt")
@@ -127,11 +130,13 @@ def test_bad_safetensors_metadata_and_keys(tmp_path: Path) -> None:
     save_file(tensors, str(tmp_path / "nometa.safetensors"))
     with pytest.raises(WeightsError, match="metadata needs width, warp and mean"):
         load_model(tmp_path / "nometa.safetensors")
-    save_file(tensors, str(tmp_path / "warp.safetensors"), metadata={"width": "0.0625", "warp": "bogus", "mean": "0,0,0"})
+    save_file(
+        tensors, str(tmp_path / "warp.safetensors"), metadata={"width": "0.0625", "warp": "bogus", "mean": "0,0,0"}
+    )
     with pytest.raises(WeightsError, match="warp must be one of"):
         load_model(tmp_path / "warp.safetensors")
     save_file({"other.x": torch.zeros(1)}, str(tmp_path / "keys.safetensors"), metadata={"width": "1", "warp": "exact"})
-    with pytest.raises(WeightsError, match="unexpected key 'other.x'"):
+    with pytest.raises(WeightsError, match=r"unexpected key 'other\.x'"):
         load_model(tmp_path / "keys.safetensors")
     (tmp_path / "text.safetensors").write_text("hello")
     with pytest.raises(WeightsError, match=r"text\.safetensors: .*damaged"):
@@ -145,7 +150,7 @@ def test_default_weights_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("vs_superslomo.weights._weights_dirs", lambda: [tmp_path])
     with pytest.raises(WeightsError, match="no default weights"):
         default_weights_path()
-    with pytest.raises(vs.Error, match="superslomo: no default weights .* pass model="):
+    with pytest.raises(vs.Error, match=r"superslomo: no default weights .* pass model="):
         superslomo(clip_from_arrays(random_frames(2, 8, 8)))
     save_model(make_model(), tmp_path / DEFAULT_WEIGHTS_NAME)
     assert default_weights_path() == tmp_path / DEFAULT_WEIGHTS_NAME

@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 __all__ = ["ComputeOnceCache"]
 
@@ -19,7 +19,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class ComputeOnceCache(Generic[K, V]):
+class ComputeOnceCache[K: Hashable, V]:
     """LRU by total size: ``size_of(value)`` units (bytes) kept up to ``max_size``.
 
     The most recent entry is always kept, even when larger than ``max_size``, so a single pair bigger

@@ -41,7 +41,7 @@ def source_colour(clip: vs.VideoNode) -> ColourProps:
     """The colour props of ``clip``'s first frame, with unset or unspecified ones filled by defaults."""
     props = clip.get_frame(0).props
     default = _defaults(clip)
-    is_rgb = clip.format is not None and clip.format.color_family == vs.RGB
+    is_rgb = clip.format.color_family == vs.RGB
 
     def pick(name: str, fallback: int) -> int:
         value = props.get(name)

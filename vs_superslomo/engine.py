@@ -67,7 +67,9 @@ class Interpolator:
             fp16 = device.type == "cuda"
         if fp16 and device.type != "cuda":
             raise EngineError("fp16=True needs a CUDA device; on the CPU leave fp16=None (fp32)")
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
             raise EngineError(f"batch_size must be a positive int or None (automatic), got {batch_size!r}")
         self.model = model.to(device).eval()
         self.device = device

@@ -31,7 +31,7 @@ def _check_clip(clip: Any) -> vs.VideoNode:
     if not isinstance(clip, vs.VideoNode):
         raise _error(f"clip must be a vapoursynth.VideoNode, got {type(clip).__name__}")
     fmt = clip.format
-    if fmt is None or clip.width == 0 or clip.height == 0:
+    if fmt is None or fmt.id == vs.NONE or clip.width == 0 or clip.height == 0:
         raise _error("clip must have a constant format and size; fix them first (e.g. with core.resize.Bicubic)")
     if fmt.id not in _FORMATS:
         if fmt.color_family == vs.YUV:
@@ -58,8 +58,9 @@ def _map_to_left(clip: vs.VideoNode, timing: Timing) -> vs.VideoNode:
     frame doubled, at twice the cycle and offsets: the same frames for every factor.
     """
     cycle, offsets = timing.select_offsets()
-    doubled = vs.core.std.Interleave([clip, clip])
-    return vs.core.std.SelectEvery(doubled, 2 * cycle, [2 * o for o in offsets])
+    # modify_duration=False: frames keep their props untouched; durations are set once, in the selector.
+    doubled = vs.core.std.Interleave([clip, clip], modify_duration=False)
+    return vs.core.std.SelectEvery(doubled, 2 * cycle, [2 * o for o in offsets], modify_duration=False)
 
 
 def superslomo(
@@ -151,7 +152,9 @@ def superslomo(
                 times = timing.pair_times(left)
                 frames = cache.get(
                     left,
-                    lambda: engine.interpolate(_read(f[0]), _read(f[1]), [float(x) for x in times]).numpy().astype(dtype),
+                    lambda: (
+                        engine.interpolate(_read(f[0]), _read(f[1]), [float(x) for x in times]).numpy().astype(dtype)
+                    ),
                 )
                 data = frames[times.index(t)]
         out = (f[1] if source != left else f[0]).copy()

@@ -31,7 +31,9 @@ def luma_diff_clip(clip: vs.VideoNode) -> vs.VideoNode:
     return vs.core.std.PlaneStats(luma, next_frame_clip(luma))
 
 
-def is_cut(left: Mapping[str, Any], right: Mapping[str, Any], stats: Mapping[str, Any] | None, threshold: float) -> bool:
+def is_cut(
+    left: Mapping[str, Any], right: Mapping[str, Any], stats: Mapping[str, Any] | None, threshold: float
+) -> bool:
     """Whether the pair (left, right) spans a cut, from the frames' props and the luma statistics."""
     if left.get("_SceneChangeNext") or right.get("_SceneChangePrev"):
         return True

@@ -44,12 +44,12 @@ def resolve_factor(
                 "set one with core.std.AssumeFPS or use factor_num/factor_den"
             )
         factor = target / clip_fps
-        what = f"fps {target} over the clip's {clip_fps}"
+        what = f"fps {target} over the clip's {clip_fps} gives a factor of {factor}"
     else:
         factor = Fraction(_positive("factor_num", factor_num), _positive("factor_den", factor_den))
-        what = f"factor {factor}"
+        what = f"factor_num/factor_den = {factor}"
     if factor < 1:
-        raise TimingError(f"{what} gives a factor of {factor} < 1; only factors >= 1 are supported")
+        raise TimingError(f"{what}, which is < 1; only factors >= 1 are supported (it adds frames, never drops them)")
     return factor
 
 

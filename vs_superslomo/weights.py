@@ -90,9 +90,15 @@ def _load_ckpt(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], ModelI
         raise WeightsError(f"{path}: cannot be read as a safe checkpoint (refused or damaged): {exc}") from exc
     if not isinstance(data, dict) or not all(k in data for k in _PREFIXES.values()):
         keys = sorted(map(str, data))[:5] if isinstance(data, dict) else type(data).__name__
-        raise WeightsError(f"{path}: not an original Super SloMo checkpoint (needs state_dictFC and state_dictAT; has {keys})")
+        raise WeightsError(
+            f"{path}: not an original Super SloMo checkpoint (needs state_dictFC and state_dictAT; has {keys})"
+        )
     flow, interp = data["state_dictFC"], data["state_dictAT"]
-    return flow, interp, ModelInfo(width=_infer_width(flow, path), warp="legacy", provenance="original-format checkpoint")
+    return (
+        flow,
+        interp,
+        ModelInfo(width=_infer_width(flow, path), warp="legacy", provenance="original-format checkpoint"),
+    )
 
 
 def _parse_info(meta: Mapping[str, str], path: Path) -> ModelInfo:

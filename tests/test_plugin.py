@@ -1,0 +1,277 @@
+"""The VapourSynth filter: timing and props, copies, scene cuts, order and thread independence, sizes,
+precision, batching, and every argument error."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from concurrent.futures import Future
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+from conftest import clip_from_arrays, make_model, random_frames, read_frame
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vs_superslomo import SuperSloMo, superslomo
+from vs_superslomo.timing import Timing
+
+MODEL = make_model()
+core = vs.core
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(1, 5),
+    num=st.integers(1, 9),
+    den=st.integers(1, 4),
+    slowmo=st.booleans(),
+)
+def test_every_output_frame_follows_the_timing_rules(n: int, num: int, den: int, slowmo: bool) -> None:
+    factor = Fraction(num, den)
+    if factor < 1:
+        with pytest.raises(vs.Error, match=r"superslomo: factor_num/factor_den = .*, which is < 1"):
+            superslomo(clip_from_arrays(random_frames(n, 8, 12)), num, den, model=MODEL)
+        return
+    frames = random_frames(n, 8, 12)
+    clip = clip_from_arrays(frames, props=[{"Index": i} for i in range(n)])
+    out = superslomo(clip, num, den, slowmo=slowmo, model=MODEL)
+    timing = Timing(n, factor)
+    assert out.num_frames == math.ceil(n * factor)
+    rate = Fraction(24000, 1001) * (1 if slowmo else factor)
+    assert Fraction(out.fps_num, out.fps_den) == rate
+    for i in range(out.num_frames):
+        frame = out.get_frame(i)
+        left, t = timing.position(i)
+        props = frame.props
+        assert props["SuperSloMoSource"] == left and props["SuperSloMoT"] == float(t)
+        assert Fraction(props["_DurationNum"], props["_DurationDen"]) == 1 / rate
+        assert props["Index"] == left  # props come from the left source frame
+        data = read_frame(frame)
+        if t == 0:
+            assert np.array_equal(data, frames[left])  # bit-exact copy
+        else:
+            assert not np.array_equal(data, frames[left]) and data.min() >= 0 and data.max() <= 1
+
+
+def test_fps_mode_and_slowmo() -> None:
+    clip = clip_from_arrays(random_frames(4, 8, 8))
+    out = superslomo(clip, fps_num=60000, fps_den=1001, model=MODEL)
+    assert (out.num_frames, out.fps_num, out.fps_den) == (10, 60000, 1001)
+    assert [out.get_frame(i).props["SuperSloMoT"] for i in range(3)] == [0.0, 0.4, 0.8]
+    slow = superslomo(clip, 8, slowmo=True, model=MODEL)
+    assert (slow.num_frames, slow.fps_num, slow.fps_den) == (32, 24000, 1001)
+    assert (slow.get_frame(3).props["_DurationNum"], slow.get_frame(3).props["_DurationDen"]) == (1001, 24000)
+
+
+def test_variable_rate_clip_scales_each_frame_duration() -> None:
+    props = [{"_DurationNum": 1, "_DurationDen": 25}, {"_DurationNum": 1, "_DurationDen": 50}, {}]
+    clip = clip_from_arrays(random_frames(3, 8, 8), fps=(0, 1), props=props)
+    out = superslomo(clip, 2, model=MODEL)
+    assert out.fps_num == 0
+    durations = [
+        Fraction(f.props["_DurationNum"], f.props["_DurationDen"]) for f in (out.get_frame(0), out.get_frame(3))
+    ]
+    assert durations == [Fraction(1, 50), Fraction(1, 100)]
+    with pytest.raises(vs.Error, match="superslomo: fps mode needs a clip with a known frame rate"):
+        superslomo(clip, fps_num=60, model=MODEL)
+
+
+def cut_clip(
+    props: list[dict[str, object]] | None = None, similar: bool = False
+) -> tuple[vs.VideoNode, list[np.ndarray]]:
+    a = random_frames(4, 16, 16, seed=3)
+    frames = a if similar else [a[0], a[1], 1 - a[2], 1 - a[3]]  # a cut between frames 1 and 2
+    return clip_from_arrays(frames, props=props), frames
+
+
+def test_scene_cut_outputs_copy_the_nearest_source_frame() -> None:
+    clip, frames = cut_clip()
+    out = superslomo(clip, 4, model=MODEL)
+    for n, (source, t) in {4: (1, 0.0), 5: (1, 0.0), 6: (1, 0.0), 7: (2, 0.0)}.items():
+        frame = out.get_frame(n)
+        assert (frame.props["SuperSloMoSource"], frame.props["SuperSloMoT"]) == (source, t)
+        assert np.array_equal(read_frame(frame), frames[source])
+    assert out.get_frame(1).props["SuperSloMoT"] == 0.25  # pairs without a cut are interpolated
+    assert out.get_frame(9).props["SuperSloMoT"] == 0.25
+    plain = superslomo(clip, 4, sc=False, model=MODEL)
+    assert plain.get_frame(5).props["SuperSloMoT"] == 0.25
+    lenient = superslomo(clip, 4, sc_threshold=1.0, model=MODEL)
+    assert lenient.get_frame(5).props["SuperSloMoT"] == 0.25
+
+
+@pytest.mark.parametrize(("props", "pair"), [({0: {"_SceneChangeNext": 1}}, 0), ({2: {"_SceneChangePrev": 1}}, 1)])
+def test_scene_change_props_on_the_input_are_honoured(props: dict[int, dict[str, object]], pair: int) -> None:
+    clip, frames = cut_clip([props.get(i, {}) for i in range(4)], similar=True)
+    out = superslomo(clip, 2, model=MODEL)
+    for left in range(3):
+        frame = out.get_frame(2 * left + 1)
+        if left == pair:
+            assert frame.props["SuperSloMoT"] == 0.0 and np.array_equal(read_frame(frame), frames[left])
+        else:
+            assert frame.props["SuperSloMoT"] == 0.5
+    assert superslomo(clip, 2, sc=False, model=MODEL).get_frame(2 * pair + 1).props["SuperSloMoT"] == 0.5
+
+
+class CountingModel(SuperSloMo):
+    """Counts flow computations: one per source pair proves no pair is ever computed twice."""
+
+    def __init__(self) -> None:
+        super().__init__(width=MODEL.width, warp=MODEL.warp)
+        self.load_state_dict(MODEL.state_dict())
+        self.flows = 0
+        self._count_lock = threading.Lock()
+
+    def compute_flow(self, i0: torch.Tensor, i1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self._count_lock:
+            self.flows += 1
+        return super().compute_flow(i0, i1)
+
+
+def all_frames(out: vs.VideoNode, order: list[int], concurrent: bool) -> dict[int, np.ndarray]:
+    if not concurrent:
+        return {n: read_frame(out.get_frame(n)) for n in order}
+    futures: dict[int, Future[vs.VideoFrame]] = {n: out.get_frame_async(n) for n in order}
+    return {n: read_frame(f.result()) for n, f in futures.items()}
+
+
+@pytest.mark.parametrize(("order", "threads"), [("reversed", 1), ("shuffled", 4), ("shuffled", 2)])
+def test_any_order_and_threads_give_identical_frames_computing_each_pair_once(order: str, threads: int) -> None:
+    frames = random_frames(6, 24, 40, seed=9)
+    clip = clip_from_arrays(frames)
+    old = core.num_threads
+    try:
+        core.num_threads = 1
+        sequential_model = CountingModel()
+        reference = all_frames(superslomo(clip, 3, 1, model=sequential_model), list(range(18)), False)
+        core.num_threads = threads
+        model = CountingModel()
+        order_list = list(range(18))[::-1] if order == "reversed" else random.Random(threads).sample(range(18), 18)
+        got = all_frames(superslomo(clip, 3, 1, model=model), order_list, threads > 1)
+    finally:
+        core.num_threads = old
+    assert all(np.array_equal(got[n], reference[n]) for n in range(18))
+    assert sequential_model.flows == model.flows == 5  # five source pairs, each computed once
+
+
+def test_small_cache_still_serves_identical_frames() -> None:
+    clip = clip_from_arrays(random_frames(4, 8, 8))
+    a = superslomo(clip, 4, model=MODEL)
+    b = superslomo(clip, 4, cache_mb=0, model=MODEL)
+    for n in (9, 1, 5, 2, 10):
+        assert np.array_equal(read_frame(a.get_frame(n)), read_frame(b.get_frame(n)))
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (3, 5), (17, 33), (40, 70)])
+def test_any_frame_size_is_padded_and_cropped_back(height: int, width: int) -> None:
+    frames = random_frames(2, height, width)
+    out = superslomo(clip_from_arrays(frames), 2, model=MODEL)
+    assert (out.width, out.height, out.num_frames) == (width, height, 4)
+    mid = read_frame(out.get_frame(1))
+    assert mid.shape == (3, height, width) and np.isfinite(mid).all() and mid.min() >= 0 and mid.max() <= 1
+    assert np.array_equal(read_frame(out.get_frame(2)), frames[1])
+
+
+def test_rgbh_in_rgbh_out() -> None:
+    frames = [f.astype(np.float16).astype(np.float32) for f in random_frames(3, 16, 24)]
+    half = superslomo(clip_from_arrays(frames, fmt=vs.RGBH), 2, model=MODEL)
+    full = superslomo(clip_from_arrays(frames), 2, model=MODEL)
+    assert half.format.id == vs.RGBH
+    assert np.array_equal(read_frame(half.get_frame(2)).astype(np.float32), frames[1])
+    assert np.abs(read_frame(half.get_frame(1)).astype(np.float32) - read_frame(full.get_frame(1))).max() < 2e-3
+
+
+def test_batched_equals_unbatched() -> None:
+    clip = clip_from_arrays(random_frames(2, 24, 40))
+    one = superslomo(clip, 8, batch_size=1, model=MODEL)
+    many = superslomo(clip, 8, batch_size=3, model=MODEL)
+    auto = superslomo(clip, 8, model=MODEL)
+    for n in range(1, 8):
+        ref = read_frame(one.get_frame(n))
+        assert np.abs(read_frame(many.get_frame(n)) - ref).max() < 1e-6
+        assert np.abs(read_frame(auto.get_frame(n)) - ref).max() < 1e-6
+
+
+@pytest.mark.parametrize("warp", ["exact", "legacy"])
+def test_zero_flow_is_identity_only_with_the_exact_warp(warp: str) -> None:
+    """Networks that output zero flows: the exact warp returns the input frame, the legacy one shifts it."""
+    model = make_model(warp=warp)
+    with torch.no_grad():
+        model.flow.conv3.weight.zero_()
+        model.flow.conv3.bias.zero_()
+        model.interp.conv3.weight[:4].zero_()
+        model.interp.conv3.bias[:4].zero_()
+    frame = random_frames(1, 32, 32)[0]
+    out = superslomo(clip_from_arrays([frame, frame]), 4, model=model, sc=False)
+    errors = [np.abs(read_frame(out.get_frame(n)) - frame).max() for n in (1, 2, 3)]
+    if warp == "exact":
+        assert max(errors) < 1e-5
+    else:
+        assert min(errors) > 1e-2
+
+
+@pytest.mark.parametrize(
+    ("make_clip", "message"),
+    [
+        (
+            lambda: core.std.BlankClip(format=vs.YUV420P8),
+            r"got YUV420P8; convert with core\.resize\.Bicubic\(clip, format=vs\.RGBS, matrix_in_s='709'\)",
+        ),
+        (
+            lambda: core.std.BlankClip(format=vs.RGB24),
+            r"only RGBS and RGBH clips are accepted, got RGB24; convert with core\.resize\.Point",
+        ),
+        (lambda: core.std.BlankClip(format=vs.GRAYS), "only RGBS and RGBH"),
+        (
+            lambda: core.std.Splice(
+                [core.std.BlankClip(format=vs.RGBS), core.std.BlankClip(format=vs.RGBH)], mismatch=True
+            ),
+            "constant format and size",
+        ),
+        (
+            lambda: core.std.Splice(
+                [core.std.BlankClip(format=vs.RGBS, width=8), core.std.BlankClip(format=vs.RGBS)], mismatch=True
+            ),
+            "constant format and size",
+        ),
+        (lambda: "clip.mp4", "clip must be a vapoursynth.VideoNode, got str"),
+    ],
+)
+def test_bad_clips_are_refused_with_the_fix(make_clip, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(vs.Error, match=f"superslomo: .*{message}"):
+        superslomo(make_clip(), model=MODEL)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"factor_num": 0}, "factor_num must be a positive integer"),
+        ({"factor_num": -2}, "factor_num must be a positive integer"),
+        ({"factor_den": 0}, "factor_den must be a positive integer"),
+        ({"factor_num": 2, "factor_den": 3}, "factor_num/factor_den = 2/3, which is < 1"),
+        ({"fps_num": 10}, r"fps 10 over the clip's 24000/1001 gives a factor of 1001/2400, which is < 1"),
+        ({"fps_num": 60, "fps_den": 0}, "fps_den must be a positive integer"),
+        ({"sc_threshold": 0}, r"sc_threshold must be in \(0, 1\]"),
+        ({"sc_threshold": 1.5}, r"sc_threshold must be in \(0, 1\]"),
+        ({"cache_mb": -1}, "cache_mb must be a non-negative int"),
+        ({"batch_size": 0}, "batch_size must be a positive int or None"),
+        ({"model": "/no/such/weights.ckpt"}, "/no/such/weights.ckpt: no such weights file"),
+    ],
+)
+def test_bad_arguments_raise_vs_error(kwargs: dict[str, object], message: str) -> None:
+    kwargs.setdefault("model", MODEL)
+    with pytest.raises(vs.Error, match=f"^superslomo: {message}"):
+        superslomo(clip_from_arrays(random_frames(2, 8, 8)), **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only messages")
+def test_gpu_requests_without_cuda_are_refused() -> None:
+    clip = clip_from_arrays(random_frames(2, 8, 8))
+    with pytest.raises(vs.Error, match="superslomo: device_index=0 asks for a CUDA GPU but torch sees none"):
+        superslomo(clip, device_index=0, model=MODEL)
+    with pytest.raises(vs.Error, match="superslomo: fp16=True needs a CUDA device"):
+        superslomo(clip, fp16=True, model=MODEL)
