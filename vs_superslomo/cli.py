@@ -1,29 +1,104 @@
-"""Command line: ``vs-superslomo`` / ``python -m vs_superslomo``.
+"""Command line: ``vs-superslomo INPUT -o OUTPUT ...`` / ``python -m vs_superslomo``.
 
-Sub-commands so far: ``convert`` (any weights file to this project's safetensors) and ``info`` (what a
-weights file holds). The file-to-file interpolation command arrives with the CLI issue.
+The main command makes a video smoother or slower (see :mod:`vs_superslomo.transcode`); the
+sub-commands ``convert`` and ``info`` handle weights files.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
-_EPILOG = """examples:
+_MAIN_EPILOG = """examples:
+  vs-superslomo clip.mp4 -o clip_50fps.mp4                 2x the frame rate (the default)
+  vs-superslomo film.mkv -o film_5994.mkv --fps 60000/1001  any target rate, exactly (59.94 works too)
+  vs-superslomo clip.mp4 -o slow.mp4 --factor 8 --slowmo    8x slow motion; audio dropped
+  vs-superslomo clip.mp4 -o slow.mp4 --factor 4 --slowmo --audio stretch
+  vs-superslomo clip.mp4 -o part.mkv --start 1:05 --end 1:10 --codec ffv1
+
+Audio is copied unchanged when the frame rate changes; slow motion drops it unless --audio stretch.
+Without ffmpeg on PATH a lossless .y4m is written instead, with the command that encodes it.
+
+other commands:
+  vs-superslomo convert IN.ckpt OUT.safetensors [--half]    convert weights to this project's format
+  vs-superslomo info [WEIGHTS]                              show what a weights file holds
+"""
+
+_WEIGHTS_EPILOG = """examples:
   vs-superslomo info                                   show the default weights
   vs-superslomo info SuperSloMo.ckpt                   show what a checkpoint holds
   vs-superslomo convert SuperSloMo.ckpt ssm.safetensors --half
 """
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+_SUBCOMMANDS = ("convert", "info")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, pointing at --help instead of printing the whole usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    from .transcode import CODECS, JobError, parse_factor, parse_fps, parse_time
+
+    def typed(parse: Callable[[str], object]) -> Callable[[str], object]:
+        """argparse reports ArgumentTypeError's own text; our parsers' messages say what to type."""
+
+        def convert(text: str) -> object:
+            try:
+                return parse(text)
+            except JobError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+
+        return convert
+
+    p = _Parser(
         prog="vs-superslomo",
-        description="Super SloMo frame interpolation for VapourSynth.",
-        epilog=_EPILOG,
+        description="Make a video smoother (more frames per second) or slower with Super SloMo.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", type=Path, help="the video file to read (anything bestsource/FFmpeg decodes)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the file to write (.mp4, .mkv, .mov, .y4m, …)")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--factor", type=typed(parse_factor), help="frames per input frame: 2, 2.5 or 5/2 (default 2)")
+    rate.add_argument("--fps", type=typed(parse_fps), help="target frame rate: 60, 60000/1001 or 59.94")
+    p.add_argument("--slowmo", action="store_true", help="keep the input's frame rate: the video plays longer")
+    p.add_argument(
+        "--audio",
+        choices=("drop", "stretch"),
+        default="drop",
+        help="slow motion only: drop the audio (default) or slow it down to match (pitch kept)",
+    )
+    p.add_argument("--model", help="weights: an original SuperSloMo.ckpt or a .safetensors (default: bundled)")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda or a CUDA device index such as 1 (default: GPU 0 when CUDA is there, else cpu)",
+    )
+    p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (CUDA)")
+    p.add_argument("--no-sc", dest="sc", action="store_false", help="interpolate across scene cuts too")
+    p.add_argument("--crf", type=int, help="quality for x264/x265 (lower is better; default 18 / 20)")
+    p.add_argument("--codec", choices=CODECS, default="x264", help="video encoder (ffv1 is lossless; default x264)")
+    p.add_argument("--start", type=typed(parse_time), help="first time to process: seconds or [HH:]MM:SS(.ms)")
+    p.add_argument("--end", type=typed(parse_time), help="time to stop before: seconds or [HH:]MM:SS(.ms)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
+    return p
+
+
+def _weights_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vs-superslomo",
+        description="Weights files for vs-superslomo.",
+        epilog=_WEIGHTS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -37,9 +112,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> None:
-    from pathlib import Path
+def _device_index(text: str | None) -> int | None:
+    if text is None or text == "cuda":
+        return None if text is None else 0
+    if text == "cpu":
+        return -1
+    if text.startswith("cuda:"):
+        text = text[5:]
+    if not text.isdigit():
+        raise ValueError(f"bad --device {text!r}: give cpu, cuda, cuda:N or N")
+    return int(text)
 
+
+def _run_weights(args: argparse.Namespace) -> None:
     from .weights import convert, load_model
 
     if args.command == "convert":
@@ -47,7 +132,7 @@ def _run(args: argparse.Namespace) -> None:
             raise ValueError(f"{args.output} exists; pass --overwrite to replace it")
         info = convert(args.input, args.output, half=args.half)
         print(f"wrote {args.output} (width {info.width:g}, warp {info.warp})")
-    elif args.command == "info":
+    else:
         model, info = load_model(args.model)
         params = sum(p.numel() for p in model.parameters())
         print(f"width {info.width:g}, warp {info.warp}, mean {info.mean}, {params:,} parameters")
@@ -55,12 +140,48 @@ def _run(args: argparse.Namespace) -> None:
             print(f"provenance: {info.provenance}")
 
 
+def _run_main(args: argparse.Namespace) -> None:
+    from .transcode import Job, run_job
+
+    if args.crf is not None and not 0 <= args.crf <= 51:
+        raise ValueError(f"bad --crf {args.crf}: x264/x265 take 0..51")
+    job = Job(
+        input=args.input,
+        output=args.output,
+        factor=args.factor,
+        fps=args.fps,
+        slowmo=args.slowmo,
+        model=args.model,
+        device_index=_device_index(args.device),
+        fp16=args.fp16,
+        sc=args.sc,
+        crf=args.crf,
+        codec=args.codec,
+        audio=args.audio,
+        start=args.start,
+        end=args.end,
+        overwrite=args.overwrite,
+        progress=args.progress,
+    )
+    summary = run_job(job)
+    print(summary.line(str(args.input)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status. Errors are one line on stderr, never a traceback."""
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _SUBCOMMANDS:
+        args, run = _weights_parser().parse_args(argv), _run_weights
+    else:
+        args, run = _main_parser().parse_args(argv), _run_main
+    from .transcode import JobError
+
     try:
-        _run(args)
-    except (OSError, ValueError) as exc:
+        run(args)
+    except KeyboardInterrupt:
+        print("vs-superslomo: interrupted; no output written (the partial file was removed)", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, JobError) as exc:
         print(f"vs-superslomo: error: {exc}", file=sys.stderr)
         return 1
     return 0

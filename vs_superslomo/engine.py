@@ -30,14 +30,16 @@ class EngineError(ValueError):
 
 
 def select_device(device_index: int | None) -> torch.device:
-    """CUDA device ``device_index`` (0 when None and CUDA exists), else the CPU."""
+    """CUDA device ``device_index`` (0 when None and CUDA exists), else the CPU; -1 forces the CPU."""
     if device_index is not None and (isinstance(device_index, bool) or not isinstance(device_index, int)):
         raise EngineError(f"device_index must be an int or None, got {device_index!r}")
+    if device_index == -1:
+        return torch.device("cpu")
     if not torch.cuda.is_available():
         if device_index is not None:
             raise EngineError(
                 f"device_index={device_index} asks for a CUDA GPU but torch sees none; "
-                "leave device_index=None to run on the CPU"
+                "leave device_index=None (or -1) to run on the CPU"
             )
         return torch.device("cpu")
     count = torch.cuda.device_count()

@@ -95,7 +95,8 @@ def superslomo(
     :param slowmo: Keep the clip's frame rate instead: the result plays factor times longer.
     :param model: Weights: None for the default in ``weights/``, a path to an original ``SuperSloMo.ckpt``
         or to this project's ``.safetensors``, or an already built :class:`SuperSloMo` module.
-    :param device_index: CUDA device to run on; None uses GPU 0 when CUDA is there, else the CPU.
+    :param device_index: CUDA device to run on; None uses GPU 0 when CUDA is there, else the CPU; -1 forces
+        the CPU.
     :param fp16: Half-precision network (warps and blend stay fp32); default True on CUDA, False on the CPU.
     :param batch_size: Interpolated frames per forward; None picks what fits the device's memory.
     :param sc: Never interpolate across a scene cut; frames between the two frames of a cut repeat the

@@ -1,0 +1,285 @@
+"""The file-to-file command: end to end through ffmpeg/ffprobe when present, its errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import vapoursynth as vs
+from conftest import make_model
+
+from vs_superslomo import transcode
+from vs_superslomo.cli import main
+from vs_superslomo.transcode import Job, JobError, atempo_chain, parse_factor, parse_fps, parse_time, run_job
+from vs_superslomo.weights import save_model
+
+FFMPEG = shutil.which("ffmpeg")
+needs_ffmpeg = pytest.mark.skipif(FFMPEG is None or shutil.which("ffprobe") is None, reason="ffmpeg is not installed")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
+    save_model(make_model(), path)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def lavfi_clip(
+    path: Path,
+    *,
+    size: str = "96x64",
+    rate: int = 10,
+    seconds: int = 2,
+    pix: str = "yuv420p",
+    colour: tuple[str, str, str, str] = ("bt709", "bt709", "bt709", "tv"),
+    audio: bool = True,
+) -> Path:
+    space, primaries, trc, rng = colour
+    cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
+    cmd += [
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        pix,
+        "-colorspace",
+        space,
+        "-color_primaries",
+        primaries,
+        "-color_trc",
+        trc,
+        "-color_range",
+        rng,
+        str(path),
+    ]
+    subprocess.run(cmd, check=True)
+    return path
+
+
+def probe(path: Path) -> dict[str, dict[str, str]]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(out.stdout)
+    streams = {s["codec_type"]: s for s in data["streams"]}
+    streams["format"] = data["format"]
+    return streams
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if ".part" in p.name]
+
+
+# --- argument parsing -------------------------------------------------------------------------------
+
+
+def test_rate_and_time_parsing() -> None:
+    assert parse_factor("2") == 2 and parse_factor("5/2") == Fraction(5, 2) and parse_factor("2.5") == Fraction(5, 2)
+    assert parse_fps("60000/1001") == Fraction(60000, 1001) and parse_fps("59.94") == Fraction(60000, 1001)
+    assert (
+        parse_fps("23.976") == Fraction(24000, 1001) and parse_fps("60") == 60 and parse_fps("12.5") == Fraction(25, 2)
+    )
+    assert (
+        parse_time("1:05.5") == Fraction(131, 2)
+        and parse_time("1:00:00") == 3600
+        and parse_time("2.5") == Fraction(5, 2)
+    )
+    for bad, parse in (
+        ("1/2", parse_factor),
+        ("x", parse_factor),
+        ("0", parse_fps),
+        ("1::2", parse_time),
+        ("-1", parse_time),
+    ):
+        with pytest.raises(JobError):
+            parse(bad)
+    assert atempo_chain(Fraction(1, 8)) == "atempo=0.5,atempo=0.5,atempo=0.5"
+    assert atempo_chain(Fraction(2, 5)) == "atempo=0.5,atempo=0.8"
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["in.mp4", "-o", "out.mp4", "--factor", "1/2"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert "bad factor '1/2': it must be at least 1" in err and "--help" in err
+    assert main(["in.mp4", "-o", "out.mp4", "--device", "gpu0"]) == 1
+    assert "bad --device 'gpu0'" in capsys.readouterr().err
+
+
+# --- end to end ---------------------------------------------------------------------------------------
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(
+    ("args", "frames", "rate", "seconds"),
+    [
+        ([], 40, "20/1", 2.0),
+        (["--factor", "5/2"], 50, "25/1", 2.0),
+        (["--fps", "59.94"], 120, "60000/1001", 2.002),
+    ],
+)
+def test_frame_rate_modes_keep_duration_audio_and_colour(
+    tmp_path: Path,
+    weights: str,
+    args: list[str],
+    frames: int,
+    rate: str,
+    seconds: float,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    src = lavfi_clip(tmp_path / "in.mp4")
+    out = tmp_path / "out.mp4"
+    assert main([str(src), "-o", str(out), "--model", weights, *args]) == 0
+    assert "in.mp4: 20 frames at 10 fps (2.00 s) -> " in capsys.readouterr().out
+    info = probe(out)
+    video, audio = info["video"], info["audio"]
+    assert int(video["nb_read_frames"]) == frames == math.ceil(20 * Fraction(frames, 20))
+    assert video["r_frame_rate"] == rate
+    assert float(video["duration"]) == pytest.approx(seconds, abs=0.01)
+    assert float(audio["duration"]) == pytest.approx(2.0, abs=0.05)
+    assert (
+        video["pix_fmt"],
+        video["color_space"],
+        video["color_primaries"],
+        video["color_transfer"],
+        video["color_range"],
+    ) == ("yuv420p", "bt709", "bt709", "bt709", "tv")
+    assert leftovers(tmp_path) == []
+    assert not list(tmp_path.glob("*.bsindex"))  # the index never lands beside the input
+
+
+@needs_ffmpeg
+def test_slow_motion_drops_or_stretches_audio(tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]) -> None:
+    src = lavfi_clip(tmp_path / "in.mp4")
+    assert main([str(src), "-o", str(tmp_path / "drop.mp4"), "--model", weights, "--factor", "4", "--slowmo"]) == 0
+    assert "audio dropped (slow motion" in capsys.readouterr().out
+    info = probe(tmp_path / "drop.mp4")
+    assert "audio" not in info and info["video"]["r_frame_rate"] == "10/1" and info["video"]["nb_read_frames"] == "80"
+    assert float(info["video"]["duration"]) == pytest.approx(8.0, abs=0.01)
+    stretch = tmp_path / "stretch.mkv"
+    assert (
+        main([str(src), "-o", str(stretch), "--model", weights, "--factor", "4", "--slowmo", "--audio", "stretch"]) == 0
+    )
+    info = probe(stretch)
+    assert float(info["format"]["duration"]) == pytest.approx(8.0, abs=0.1)
+    assert info["audio"]["codec_name"] == "aac"
+
+
+@needs_ffmpeg
+def test_trim_and_ffv1_and_ten_bit_444_with_bt601_full_range(tmp_path: Path, weights: str) -> None:
+    src = lavfi_clip(tmp_path / "in.mp4", pix="yuv444p10le", colour=("smpte170m", "smpte170m", "smpte170m", "pc"))
+    out = tmp_path / "out.mkv"
+    assert (
+        main([str(src), "-o", str(out), "--model", weights, "--start", "0.5", "--end", "1.5", "--codec", "ffv1"]) == 0
+    )
+    info = probe(out)
+    video = info["video"]
+    assert (video["codec_name"], video["nb_read_frames"], video["pix_fmt"]) == ("ffv1", "20", "yuv444p10le")
+    assert (video["color_space"], video["color_primaries"], video["color_transfer"], video["color_range"]) == (
+        "smpte170m",
+        "smpte170m",
+        "smpte170m",
+        "pc",
+    )
+    assert float(info["format"]["duration"]) == pytest.approx(1.0, abs=0.06)
+
+
+def test_without_ffmpeg_a_lossless_y4m_is_written(tmp_path: Path, weights: str) -> None:
+    src = tmp_path / "in.y4m"
+    clip = vs.core.std.BlankClip(width=48, height=32, format=vs.YUV420P8, length=5, fpsnum=10, color=[100, 128, 128])
+    with open(src, "wb") as fh:
+        clip.output(fh, y4m=True)
+    logs: list[str] = []
+    summary = run_job(Job(src, tmp_path / "out.mp4", model=weights, ffmpeg=None, progress=False), log=logs.append)
+    assert summary.output == tmp_path / "out.y4m" and summary.output_frames == 10
+    assert not (tmp_path / "out.mp4").exists() and leftovers(tmp_path) == []
+    back = vs.core.bs.VideoSource(str(summary.output), cachemode=0)
+    assert (back.num_frames, back.fps_num, back.fps_den, back.format.id) == (10, 20, 1, vs.YUV420P8)
+    assert any("ffmpeg not found" in line for line in logs) and any("encode it with: ffmpeg" in line for line in logs)
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+@needs_ffmpeg
+def test_error_cases_are_one_line_and_leave_nothing(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = lavfi_clip(tmp_path / "in.mp4", seconds=1)
+    (tmp_path / "junk.mp4").write_text("not a video")
+    (tmp_path / "exists.mp4").write_bytes(b"keep me")
+    cases = [
+        ([str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")], "does not exist"),
+        ([str(tmp_path / "junk.mp4"), "-o", str(tmp_path / "o.mp4")], "cannot read"),
+        ([str(src), "-o", str(tmp_path / "exists.mp4")], "exists; pass --overwrite"),
+        ([str(src), "-o", str(tmp_path / "o.mp4"), "--codec", "ffv1"], "ffv1 needs a .mkv"),
+        ([str(src), "-o", str(tmp_path / "nodir" / "o.mp4")], "does not exist"),
+        ([str(src), "-o", str(tmp_path / "o.mp4"), "--crf", "99"], "bad --crf 99"),
+        ([str(src), "-o", str(tmp_path / "o.mp4"), "--start", "5"], "select no frames"),
+        ([str(src), "-o", str(tmp_path / "o.mp4"), "--model", str(tmp_path / "none.ckpt")], "no such weights file"),
+    ]
+    for args, message in cases:
+        assert main([*args, "--model", weights] if "--model" not in args else args) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("vs-superslomo: error: ") and message in err and err.count("\n") == 1, err
+    assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
+    assert not (tmp_path / "o.mp4").exists() and leftovers(tmp_path) == []
+
+
+@needs_ffmpeg
+def test_no_space_is_reported_and_the_partial_file_removed(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = lavfi_clip(tmp_path / "in.mp4", seconds=1)
+
+    def full_disk(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(transcode, "_write_y4m", full_disk)
+    for name in ("o.mp4", "o.y4m"):
+        assert main([str(src), "-o", str(tmp_path / name), "--model", weights]) == 1
+        assert "no space left on the device while writing" in capsys.readouterr().err
+        assert not (tmp_path / name).exists()
+    assert leftovers(tmp_path) == []
+
+
+@needs_ffmpeg
+def test_ctrl_c_stops_cleanly_and_removes_the_temporary_file(tmp_path: Path, weights: str) -> None:
+    src = lavfi_clip(tmp_path / "in.mp4", size="320x240", rate=25, seconds=8)
+    out = tmp_path / "out.mp4"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vs_superslomo", str(src), "-o", str(out), "--model", weights, "--factor", "8"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while not leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job ended before it could be interrupted"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not out.exists() and leftovers(tmp_path) == []

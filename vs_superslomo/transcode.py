@@ -1,0 +1,398 @@
+"""File to file: decode with bestsource, convert to RGB, run ``superslomo``, convert back, encode.
+
+The video is streamed as y4m from VapourSynth into ffmpeg, which also takes the audio from the input
+file: copied unchanged in frame-rate mode (the duration does not change), dropped or stretched in slow
+motion. Without ffmpeg the job writes a lossless y4m the project produces by itself. The result is
+written under a temporary name in the output's folder and renamed only when complete, so the output
+name never holds a half-written file, whatever happens (errors, a full disk, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Literal
+
+import vapoursynth as vs
+
+from .colour import ColourProps, from_rgb, source_colour, to_rgb
+from .plugin import superslomo
+
+__all__ = [
+    "Job",
+    "JobError",
+    "Summary",
+    "atempo_chain",
+    "parse_factor",
+    "parse_fps",
+    "parse_time",
+    "run_job",
+]
+
+Codec = Literal["x264", "x265", "ffv1"]
+AudioMode = Literal["drop", "stretch"]
+CODECS: tuple[Codec, ...] = ("x264", "x265", "ffv1")
+DEFAULT_CRF: dict[Codec, int] = {"x264": 18, "x265": 20, "ffv1": 0}
+_ENCODERS: dict[Codec, list[str]] = {
+    "x264": ["-c:v", "libx264", "-preset", "medium"],
+    "x265": ["-c:v", "libx265", "-preset", "medium", "-x265-params", "log-level=error"],
+    "ffv1": ["-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1"],
+}
+# Containers that cannot carry every audio codec; audio that does not fit is re-encoded to AAC.
+_MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
+_MP4_LIKE = {".mp4", ".m4v", ".mov"}
+_LOSSLESS_CONTAINERS = {".mkv", ".avi", ".nut"}
+
+
+class JobError(Exception):
+    """A problem the user can fix; the command line prints it as one line."""
+
+
+def parse_factor(text: str) -> Fraction:
+    """``2``, ``5/2`` or ``2.5`` as an exact fraction."""
+    try:
+        value = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise JobError(f"bad factor {text!r}: give a number such as 2, 2.5 or 5/2") from None
+    if value < 1:
+        raise JobError(f"bad factor {text!r}: it must be at least 1 (interpolation adds frames)")
+    return value
+
+
+def parse_fps(text: str) -> Fraction:
+    """``60000/1001``, ``60`` or a decimal; 23.976, 29.97, 59.94 and 119.88 mean the NTSC n·1000/1001."""
+    try:
+        value = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise JobError(f"bad frame rate {text!r}: give e.g. 60, 60000/1001 or 59.94") from None
+    if value <= 0:
+        raise JobError(f"bad frame rate {text!r}: it must be positive")
+    if "." in text and "/" not in text:
+        ntsc = Fraction(round(value * Fraction(1001, 1000)) * 1000, 1001)
+        if abs(ntsc - value) < Fraction(1, 100):
+            return ntsc
+    return value
+
+
+def parse_time(text: str) -> Fraction:
+    """Seconds (``12.5``) or ``[HH:]MM:SS[.frac]``."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) > 3 or not all(parts):
+            raise ValueError
+        seconds = Fraction(0)
+        for part in parts:
+            seconds = seconds * 60 + Fraction(part)
+    except (ValueError, ZeroDivisionError):
+        raise JobError(f"bad time {text!r}: give seconds (12.5) or [HH:]MM:SS(.ms)") from None
+    if seconds < 0:
+        raise JobError(f"bad time {text!r}: it must not be negative")
+    return seconds
+
+
+def atempo_chain(speed: Fraction) -> str:
+    """An ffmpeg filter that plays audio at ``speed`` (keeping pitch); atempo takes 0.5..100 per stage."""
+    stages: list[str] = []
+    while speed < Fraction(1, 2):
+        stages.append("atempo=0.5")
+        speed *= 2
+    stages.append(f"atempo={float(speed):.10g}")
+    return ",".join(stages)
+
+
+@dataclass
+class Job:
+    """One run of the command line: what to read, how to interpolate, what to write."""
+
+    input: Path
+    output: Path
+    factor: Fraction | None = None
+    fps: Fraction | None = None
+    slowmo: bool = False
+    model: str | None = None
+    device_index: int | None = None
+    fp16: bool | None = None
+    sc: bool = True
+    crf: int | None = None
+    codec: Codec = "x264"
+    audio: AudioMode = "drop"
+    start: Fraction | None = None
+    end: Fraction | None = None
+    overwrite: bool = False
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+    ffmpeg: str | None = field(default_factory=lambda: shutil.which("ffmpeg"))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a job read and wrote."""
+
+    input_frames: int
+    input_fps: Fraction
+    output_frames: int
+    output_fps: Fraction
+    output: Path
+    seconds: float
+    audio: str
+
+    def line(self, input_name: str) -> str:
+        def dur(frames: int, fps: Fraction) -> str:
+            return f"{float(frames / fps):.2f} s" if fps else "? s"
+
+        rate = self.output_frames / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{input_name}: {self.input_frames} frames at {_fps_text(self.input_fps)} fps "
+            f"({dur(self.input_frames, self.input_fps)}) -> {self.output}: {self.output_frames} frames at "
+            f"{_fps_text(self.output_fps)} fps ({dur(self.output_frames, self.output_fps)}); audio {self.audio}; "
+            f"{self.seconds:.1f} s ({rate:.2f} frames/s)"
+        )
+
+
+def _fps_text(fps: Fraction) -> str:
+    return f"{fps.numerator}" if fps.denominator == 1 else f"{fps.numerator}/{fps.denominator} (~{float(fps):.3f})"
+
+
+def _index_dir() -> Path:
+    """bestsource's index cache: the user's cache folder, never beside the input or in ~/bsindex."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vs-superslomo" / "bsindex"
+
+
+def _open(job: Job) -> vs.VideoNode:
+    if not job.input.is_file():
+        raise JobError(f"input {job.input} does not exist or is not a file")
+    if not hasattr(vs.core, "bs"):
+        raise JobError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
+    try:
+        return vs.core.bs.VideoSource(str(job.input), cachemode=1, cachepath=str(_index_dir()), showprogress=0)
+    except vs.Error as exc:
+        raise JobError(f"cannot read {job.input} as video: {exc}") from None
+
+
+def _trim(clip: vs.VideoNode, start: Fraction | None, end: Fraction | None) -> tuple[vs.VideoNode, int]:
+    """Frames whose timestamps lie in [start, end), and the index of the first one."""
+    if start is None and end is None:
+        return clip, 0
+    fps = Fraction(clip.fps_num, clip.fps_den)
+    if fps <= 0:
+        raise JobError("--start/--end need a clip with a constant frame rate")
+    first = math.ceil((start or 0) * fps)
+    stop = clip.num_frames if end is None else min(clip.num_frames, math.ceil(end * fps))
+    if first >= stop:
+        raise JobError(f"--start/--end select no frames (the input has {clip.num_frames} at {_fps_text(fps)} fps)")
+    return clip[first:stop], first
+
+
+def _probe_audio(ffmpeg: str, path: Path) -> str | None:
+    """The codec name of the input's first audio stream, or None when it has none."""
+    ffprobe = str(Path(ffmpeg).with_name("ffprobe")) if os.sep in ffmpeg else "ffprobe"
+    cmd = [ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0"]
+    try:
+        out = subprocess.run([*cmd, str(path)], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    name = out.stdout.strip().splitlines()
+    return name[0] if out.returncode == 0 and name else None
+
+
+def _colour_args(colour: ColourProps) -> list[str]:
+    # ffmpeg's colour options take the same H.273 codes, but its range is 1 = limited, 2 = full.
+    return [
+        "-colorspace",
+        str(colour.matrix),
+        "-color_primaries",
+        str(colour.primaries),
+        "-color_trc",
+        str(colour.transfer),
+        "-color_range",
+        "2" if colour.range == 1 else "1",
+    ]
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The part of the input that is processed: first frame, frame count, rate, and the factor."""
+
+    first: int
+    frames: int
+    fps: Fraction
+    factor: Fraction
+
+
+def _ffmpeg_command(
+    job: Job, tmp: Path, colour: ColourProps, audio_codec: str | None, span: _Span
+) -> tuple[list[str], str]:
+    """The ffmpeg command line that reads y4m on stdin, and what happens to the audio."""
+    assert job.ffmpeg is not None
+    cmd = [job.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "yuv4mpegpipe", "-i", "pipe:0"]
+    audio = "none (the input has no audio)"
+    audio_args: list[str] = []
+    if audio_codec is not None:
+        if job.slowmo and job.audio == "drop":
+            audio = "dropped (slow motion; --audio stretch keeps it, slowed down)"
+        else:
+            if span.first or job.end is not None:
+                cmd += ["-ss", f"{float(span.first / span.fps):.6f}", "-t", f"{float(span.frames / span.fps):.6f}"]
+            cmd += ["-i", str(job.input)]
+            audio_args = ["-map", "1:a:0"]
+            if job.slowmo:
+                audio_args += ["-af", atempo_chain(1 / span.factor), "-c:a", "aac", "-b:a", "192k"]
+                audio = f"stretched {float(span.factor):g}x (pitch kept), AAC"
+            elif span.first or job.end is not None:
+                audio_args += ["-c:a", "aac", "-b:a", "192k"]  # a copy could only cut at packet edges
+                audio = f"trimmed and re-encoded {audio_codec} -> AAC"
+            elif job.output.suffix.lower() in _MP4_LIKE and audio_codec not in _MP4_AUDIO:
+                audio_args += ["-c:a", "aac", "-b:a", "192k"]
+                audio = f"re-encoded {audio_codec} -> AAC ({job.output.suffix} cannot hold {audio_codec})"
+            else:
+                audio_args += ["-c:a", "copy"]
+                audio = f"copied ({audio_codec})"
+    video = list(_ENCODERS[job.codec])
+    if job.codec != "ffv1":
+        video += ["-crf", str(job.crf if job.crf is not None else DEFAULT_CRF[job.codec])]
+    if job.codec == "x265" and job.output.suffix.lower() in _MP4_LIKE:
+        video += ["-tag:v", "hvc1"]  # plays in more players than the default hev1
+    cmd += ["-map", "0:v:0", *audio_args, *video, *_colour_args(colour), str(tmp)]
+    return cmd, audio
+
+
+@contextmanager
+def _temporary(output: Path, suffix: str) -> Iterator[Path]:
+    """A temporary path beside ``output``; removed unless the caller renamed it into place."""
+    tmp = output.with_name(f".{output.stem}.{os.getpid()}.part{suffix}")
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_y4m(clip: vs.VideoNode, sink: IO[bytes], progress: Callable[[int, int], None]) -> None:
+    clip.output(sink, y4m=True, progress_update=progress)
+
+
+def _check_paths(job: Job) -> None:
+    if job.output.exists() and not job.overwrite:
+        raise JobError(f"output {job.output} exists; pass --overwrite to replace it")
+    if job.input.resolve() == job.output.resolve():
+        raise JobError("output must differ from the input")
+    if not job.output.parent.is_dir():
+        raise JobError(f"output folder {job.output.parent} does not exist")
+    if job.ffmpeg is None or job.output.suffix.lower() == ".y4m":
+        return
+    if job.codec == "ffv1" and job.output.suffix.lower() not in _LOSSLESS_CONTAINERS:
+        raise JobError(f"ffv1 needs a .mkv, .avi or .nut output, not {job.output.suffix or 'no extension'}")
+
+
+def _progress_bar(job: Job, total: int) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    disable = None if job.progress is None else not job.progress
+    bar = tqdm(total=total, unit="frame", desc="superslomo", disable=disable, dynamic_ncols=True, smoothing=0.1)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def _os_error(exc: OSError, path: Path) -> JobError:
+    if exc.errno == 28:  # ENOSPC
+        return JobError(f"no space left on the device while writing {path}; free some space and run again")
+    return JobError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Summary:
+    """Run ``job``; raise :class:`JobError` (one line) for anything the user can fix."""
+    _check_paths(job)
+    started = time.perf_counter()
+    src, first = _trim(_open(job), job.start, job.end)
+    colour = source_colour(src)
+    in_fps = Fraction(src.fps_num, src.fps_den)
+    factor_num, factor_den = (job.factor or Fraction(2)).as_integer_ratio()
+    fps_num, fps_den = job.fps.as_integer_ratio() if job.fps is not None else (None, None)
+    factor = job.fps / in_fps if job.fps is not None and in_fps > 0 else Fraction(factor_num, factor_den)
+    try:
+        rgb = superslomo(
+            to_rgb(src, colour),
+            factor_num,
+            factor_den,
+            fps_num,
+            fps_den,
+            slowmo=job.slowmo,
+            model=job.model,
+            device_index=job.device_index,
+            fp16=job.fp16,
+            sc=job.sc,
+        )
+    except vs.Error as exc:
+        raise JobError(str(exc)) from None
+    out = from_rgb(rgb, like=src, colour=colour)
+    out_fps = Fraction(out.fps_num, out.fps_den)
+    if out_fps <= 0:
+        raise JobError("the input has no constant frame rate; give --fps or convert it first")
+
+    output = job.output
+    if job.ffmpeg is None and output.suffix.lower() != ".y4m":
+        output = output.with_suffix(".y4m")
+        if output.exists() and not job.overwrite:
+            raise JobError(f"ffmpeg is not installed and the fallback output {output} exists; pass --overwrite")
+        log(f"ffmpeg not found: writing lossless {output} instead (no audio)")
+    update, close = _progress_bar(job, out.num_frames)
+    audio = "none (y4m carries no audio)"
+    try:
+        with _temporary(output, output.suffix) as tmp:
+            if output.suffix.lower() == ".y4m":
+                try:
+                    with open(tmp, "wb") as sink:
+                        _write_y4m(out, sink, update)
+                except OSError as exc:
+                    raise _os_error(exc, output) from None
+            else:
+                audio_codec = _probe_audio(job.ffmpeg or "ffmpeg", job.input)
+                span = _Span(first, src.num_frames, in_fps, factor)
+                cmd, audio = _ffmpeg_command(job, tmp, colour, audio_codec, span)
+                _encode(cmd, out, update, output)
+            os.replace(tmp, output)
+    finally:
+        close()
+    if output != job.output:
+        log(
+            f"encode it with: ffmpeg -i {output} -i {job.input} -map 0:v -map 1:a? -c:v libx264 -crf 18 "
+            f"-c:a copy {job.output}"
+        )
+    return Summary(src.num_frames, in_fps, out.num_frames, out_fps, output, time.perf_counter() - started, audio)
+
+
+def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], None], output: Path) -> None:
+    """Stream ``clip`` as y4m into ffmpeg; ffmpeg's own error becomes a one-line JobError."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        try:
+            _write_y4m(clip, proc.stdin, update)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg stopped reading: its exit status and message say why
+        except OSError as exc:
+            raise _os_error(exc, output) from None
+        err = proc.stderr.read().decode(errors="replace")
+        if proc.wait() != 0:
+            last = [line for line in err.strip().splitlines() if line.strip()]
+            reason = last[-1] if last else f"exit status {proc.returncode}"
+            if re.search(r"No space left", err):
+                raise JobError(f"no space left on the device while writing {output}; free some space and run again")
+            raise JobError(f"ffmpeg failed writing {output}: {reason}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
