@@ -150,7 +150,7 @@ def test_default_weights_lookup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("vs_superslomo.weights._weights_dirs", lambda: [tmp_path])
     with pytest.raises(WeightsError, match="no default weights"):
         default_weights_path()
-    with pytest.raises(vs.Error, match=r"superslomo: no default weights .* pass model="):
+    with pytest.raises(vs.Error, match=r"superslomo: no default weights .* --model on the command line"):
         superslomo(clip_from_arrays(random_frames(2, 8, 8)))
     save_model(make_model(), tmp_path / DEFAULT_WEIGHTS_NAME)
     assert default_weights_path() == tmp_path / DEFAULT_WEIGHTS_NAME

@@ -335,7 +335,7 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             sc=job.sc,
         )
     except vs.Error as exc:
-        raise JobError(str(exc)) from None
+        raise JobError(str(exc).removeprefix("superslomo: ")) from None
     out = from_rgb(rgb, like=src, colour=colour)
     out_fps = Fraction(out.fps_num, out.fps_den)
     if out_fps <= 0:

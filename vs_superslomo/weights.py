@@ -70,7 +70,8 @@ def default_weights_path() -> Path:
     looked = ", ".join(str(d) for d in dirs)
     raise WeightsError(
         f"no default weights {DEFAULT_WEIGHTS_NAME} found (looked in {looked}); this release ships none "
-        "yet: pass model='path/to/SuperSloMo.ckpt' (the original checkpoint) or a .safetensors file"
+        "yet: give a weights file, the original SuperSloMo.ckpt or a .safetensors (model=... in a script, "
+        "--model on the command line)"
     )
 
 
