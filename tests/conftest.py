@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
 import pytest
 import torch
-import vapoursynth as vs
 
 from vs_superslomo import SuperSloMo
+from vs_superslomo.bench import moving_texture as random_frames
+from vs_superslomo.frames import clip_from_arrays, read_frame
+
+__all__ = ["clip_from_arrays", "make_model", "random_frames", "read_frame", "write_original_ckpt"]
 
 TINY_WIDTH = 0.0625  # channels 2..32: a forward on a small frame takes milliseconds
 
@@ -27,44 +27,6 @@ def make_model(width: float = TINY_WIDTH, warp: str = "exact", seed: int = 0, fl
 @pytest.fixture(scope="session")
 def tiny_model() -> SuperSloMo:
     return make_model()
-
-
-def random_frames(count: int, height: int, width: int, seed: int = 1) -> list[np.ndarray]:
-    """Smooth random pictures (3, H, W) in [0, 1], each moved 2 px right and 1 px down from the last."""
-    rng = np.random.default_rng(seed)
-    h, w = height + count, width + 2 * count
-    coarse = torch.from_numpy(rng.random((1, 3, h // 4 + 2, w // 4 + 2), dtype=np.float32))
-    base = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
-    return [
-        np.ascontiguousarray(base[:, count - i : count - i + height, 2 * (count - i) : 2 * (count - i) + width])
-        for i in range(count)
-    ]
-
-
-def clip_from_arrays(
-    frames: Sequence[np.ndarray],
-    fmt: int = vs.RGBS,
-    fps: tuple[int, int] = (24000, 1001),
-    props: Sequence[dict[str, object]] | None = None,
-) -> vs.VideoNode:
-    """An RGB clip whose frame n holds ``frames[n]`` (3, H, W) and the props ``props[n]``."""
-    _, h, w = frames[0].shape
-    blank = vs.core.std.BlankClip(width=w, height=h, format=fmt, length=len(frames), fpsnum=fps[0], fpsden=fps[1])
-    dtype = np.float16 if fmt == vs.RGBH else np.float32
-
-    def fill(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        out = f.copy()
-        for plane in range(3):
-            np.copyto(np.asarray(out[plane]), frames[n][plane].astype(dtype))
-        for key, value in (props[n] if props else {}).items():
-            out.props[key] = value
-        return out
-
-    return vs.core.std.ModifyFrame(blank, blank, fill)
-
-
-def read_frame(frame: vs.VideoFrame) -> np.ndarray:
-    return np.stack([np.array(frame[plane]) for plane in range(3)])
 
 
 def write_original_ckpt(model: SuperSloMo, path: object) -> None:

@@ -145,3 +145,18 @@ def test_original_checkpoint_reproduces_the_original_pipeline(tmp_path) -> None:
         moved = max(moved, float(np.abs(want - frames[0]).max()))
     assert moved > 0.1  # the reference really differs from its inputs: the comparison can fail
     assert out.format.id == vs.RGBS
+
+
+@pytest.mark.parametrize("warp", ["exact", "legacy"])
+def test_prepared_pair_equals_the_plain_formulas(warp: str) -> None:
+    """The engine's per-pair factorisation of the first convolution changes nothing but rounding."""
+    model = make_model(width=0.125, warp=warp, seed=4)
+    f0, f1 = (torch.tensor(a)[None] for a in random_frames(2, 64, 96, seed=2))
+    t = torch.tensor([0.125, 0.5, 0.875])
+    with torch.no_grad():
+        i0, i1 = model.normalize(f0), model.normalize(f1)
+        f01, f10 = model.compute_flow(i0, i1)
+        plain = model.synthesize(*(x.expand(3, -1, -1, -1) for x in (i0, i1, f01, f10)), t)
+        prepared = model.synthesize_prepared(model.prepare(i0, i1), t)
+    assert (plain - prepared).abs().max() < 1e-5
+    assert (plain[0] - plain[2]).abs().max() > 1e-2  # different t really give different frames

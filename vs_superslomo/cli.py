@@ -26,6 +26,7 @@ Without ffmpeg on PATH a lossless .y4m is written instead, with the command that
 other commands:
   vs-superslomo convert IN.ckpt OUT.safetensors [--half]    convert weights to this project's format
   vs-superslomo info [WEIGHTS]                              show what a weights file holds
+  vs-superslomo bench [--size 448x256] [--factor 8] ...     speed and memory against the network alone
 """
 
 _WEIGHTS_EPILOG = """examples:
@@ -36,6 +37,8 @@ _WEIGHTS_EPILOG = """examples:
 
 
 _SUBCOMMANDS = ("convert", "info")
+# Sub-commands with their own argument parsers, in their own modules (imported only when used).
+_DELEGATED = {"bench": "vs_superslomo.bench"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,6 +173,10 @@ def _run_main(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status. Errors are one line on stderr, never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        import importlib
+
+        return int(importlib.import_module(_DELEGATED[argv[0]]).main(argv[1:]))
     if argv and argv[0] in _SUBCOMMANDS:
         args, run = _weights_parser().parse_args(argv), _run_weights
     else:

@@ -6,8 +6,9 @@ padded (edge replication) to a multiple of 32 and cropped back, so originals are
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -55,7 +56,13 @@ def _pad(x: Tensor) -> Tensor:
 
 
 class Interpolator:
-    """Runs a :class:`SuperSloMo` on one device; forwards are serialised so threads never oversubscribe it."""
+    """Runs a :class:`SuperSloMo` on one device; forwards are serialised so threads never oversubscribe it.
+
+    On CUDA: channels-last weights and activations, cuDNN autotuning, fp16 autocast by default, frames
+    uploaded from pinned memory on a copy stream and results downloaded after the compute lock is
+    released, so one thread's transfers overlap another's forward. On the CPU the same code runs with
+    no streams, and torch uses as many threads as ``threads()`` says (VapourSynth's ``core.num_threads``).
+    """
 
     def __init__(
         self,
@@ -64,6 +71,7 @@ class Interpolator:
         *,
         fp16: bool | None = None,
         batch_size: int | None = None,
+        threads: Callable[[], int] | None = None,
     ) -> None:
         if fp16 is None:
             fp16 = device.type == "cuda"
@@ -73,58 +81,94 @@ class Interpolator:
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
             raise EngineError(f"batch_size must be a positive int or None (automatic), got {batch_size!r}")
-        self.model = model.to(device).eval()
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True  # frame sizes are constant: autotune once per shape
+        self.model = model.to(device, memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
+        self.model.eval()
         self.device = device
         self.fp16 = fp16
         self.batch_size = batch_size
+        self._threads = threads
         self._lock = threading.Lock()
+        self._copy_stream = torch.cuda.Stream(device) if self.cuda else None
 
     def auto_batch_size(self, height: int, width: int) -> int:
         """How many interpolated frames of this padded size fit one forward on this device."""
         per_sample = _BYTES_PER_PIXEL * height * width * self.model.width * (0.5 if self.fp16 else 1.0)
-        if self.device.type == "cuda":
+        if self.cuda:
             free, _ = torch.cuda.mem_get_info(self.device)
             budget = free // 2
         else:
             budget = _CPU_BUDGET
         return max(1, int(budget // max(per_sample, 1.0)))
 
-    def _to_tensor(self, frame: np.ndarray | Tensor) -> Tensor:
-        x = torch.as_tensor(frame)
-        return x.to(self.device, torch.float32, non_blocking=True).unsqueeze(0)
+    def upload(self, frame0: np.ndarray | Tensor, frame1: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
+        """Both frames on the device as (1, 3, H', W') float32, padded to multiples of 32."""
+        if frame0.shape != frame1.shape or len(frame0.shape) != 3 or frame0.shape[0] != 3:
+            raise EngineError(f"frames must both be (3, H, W); got {tuple(frame0.shape)} and {tuple(frame1.shape)}")
+        pair = torch.stack([torch.as_tensor(frame0), torch.as_tensor(frame1)])
+        if not self.cuda:
+            padded = _pad(pair.to(torch.float32))
+            return padded[0:1], padded[1:2]
+        assert self._copy_stream is not None
+        with torch.cuda.stream(self._copy_stream):
+            on_device = pair.pin_memory().to(self.device, non_blocking=True)
+            padded = _pad(on_device.to(torch.float32)).contiguous(memory_format=torch.channels_last)
+        torch.cuda.current_stream(self.device).wait_stream(self._copy_stream)
+        return padded[0:1], padded[1:2]
+
+    def inference(self) -> contextlib.ExitStack:
+        """The context every forward on this engine runs in: no autograd, fp16 autocast when enabled."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(torch.autocast(self.device.type, dtype=torch.float16, enabled=self.fp16))
+        return stack
+
+    def forward_pair(self, x0: Tensor, x1: Tensor, times: Sequence[float], batch: int | None = None) -> Tensor:
+        """The network alone: frames at ``times`` from uploaded frames, (n, 3, H', W') on the device.
+
+        Flow and every other t-independent part once (:meth:`SuperSloMo.prepare`), then the times in
+        batches of ``batch`` (default: ``batch_size`` or what fits).
+        """
+        model = self.model
+        batch = batch or self.batch_size or self.auto_batch_size(*x0.shape[-2:])
+        out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
+        with self.inference():
+            pair = model.prepare(model.normalize(x0), model.normalize(x1))
+            for start in range(0, len(times), batch):
+                n = len(times[start : start + batch])
+                t = torch.tensor(times[start : start + n], dtype=torch.float32, device=self.device)
+                pred = model.synthesize_prepared(pair, t)
+                torch.clamp(pred.float() + model.mean, 0, 1, out=out[start : start + n])
+        return out
 
     def interpolate(self, frame0: np.ndarray | Tensor, frame1: np.ndarray | Tensor, times: Sequence[float]) -> Tensor:
         """Frames at ``times`` between ``frame0`` and ``frame1``: float32 (len(times), 3, H, W) on the CPU.
 
-        The flow is computed once; the times are split into batches of ``batch_size`` (automatic when
-        None). A given (pair, times) always runs in the same batches, so results never depend on
-        which thread asked first.
+        A given (pair, times) always runs in the same batches, so results never depend on which thread
+        asked first.
         """
-        if frame0.shape != frame1.shape or len(frame0.shape) != 3 or frame0.shape[0] != 3:
-            raise EngineError(f"frames must both be (3, H, W); got {tuple(frame0.shape)} and {tuple(frame1.shape)}")
         h, w = frame0.shape[1:]
-        out = torch.empty((len(times), 3, h, w), dtype=torch.float32)
         if not times:
-            return out
-        with self._lock, torch.inference_mode():
-            model = self.model
-            i0 = model.normalize(_pad(self._to_tensor(frame0)))
-            i1 = model.normalize(_pad(self._to_tensor(frame1)))
-            ph, pw = i0.shape[-2:]
-            batch = self.batch_size or self.auto_batch_size(ph, pw)
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.fp16):
-                f01, f10 = model.compute_flow(i0, i1)
-                for start in range(0, len(times), batch):
-                    chunk = times[start : start + batch]
-                    t = torch.tensor(chunk, dtype=torch.float32, device=self.device)
-                    n = len(chunk)
-                    pred = model.synthesize(
-                        i0.expand(n, -1, -1, -1),
-                        i1.expand(n, -1, -1, -1),
-                        f01.expand(n, -1, -1, -1),
-                        f10.expand(n, -1, -1, -1),
-                        t,
-                    )
-                    frames = (pred.float() + model.mean)[:, :, :h, :w].clamp_(0, 1)
-                    out[start : start + n].copy_(frames)
-        return out
+            return torch.empty((0, 3, h, w), dtype=torch.float32)
+        if self._threads is not None and not self.cuda:
+            wanted = max(1, self._threads())
+            if torch.get_num_threads() != wanted:
+                torch.set_num_threads(wanted)
+        x0, x1 = self.upload(frame0, frame1)
+        with self._lock:
+            frames = self.forward_pair(x0, x1, times)[:, :, :h, :w]
+            done = torch.cuda.Event() if self.cuda else None
+            if done is not None:
+                done.record()
+        if done is None:
+            return frames.contiguous()
+        # Download outside the lock: the next pair's forward overlaps this copy.
+        host = torch.empty(frames.shape, dtype=torch.float32, pin_memory=True)
+        assert self._copy_stream is not None
+        with torch.inference_mode(), torch.cuda.stream(self._copy_stream):
+            self._copy_stream.wait_event(done)
+            host.copy_(frames, non_blocking=True)
+        self._copy_stream.synchronize()
+        return host

@@ -11,6 +11,7 @@ import vapoursynth as vs
 
 from .cache import ComputeOnceCache
 from .engine import EngineError, Interpolator, select_device
+from .frames import read_frame, write_frame
 from .network import SuperSloMo
 from .scenechange import is_cut, luma_diff_clip, next_frame_clip
 from .timing import Timing, TimingError, resolve_factor
@@ -40,15 +41,6 @@ def _check_clip(clip: Any) -> vs.VideoNode:
             fix = "core.resize.Point(clip, format=vs.RGBS)"
         raise _error(f"only RGBS and RGBH clips are accepted, got {fmt.name}; convert with {fix}")
     return clip
-
-
-def _read(frame: vs.VideoFrame) -> np.ndarray:
-    return np.stack([np.asarray(frame[plane]) for plane in range(3)])
-
-
-def _write(frame: vs.VideoFrame, data: np.ndarray) -> None:
-    for plane in range(3):
-        np.copyto(np.asarray(frame[plane]), data[plane])
 
 
 def _map_to_left(clip: vs.VideoNode, timing: Timing) -> vs.VideoNode:
@@ -121,7 +113,13 @@ def superslomo(
         raise _error(str(exc)) from None
     try:
         net = model if isinstance(model, SuperSloMo) else load_model(model)[0]
-        engine = Interpolator(net, select_device(device_index), fp16=fp16, batch_size=batch_size)
+        engine = Interpolator(
+            net,
+            select_device(device_index),
+            fp16=fp16,
+            batch_size=batch_size,
+            threads=lambda: vs.core.num_threads,  # torch's CPU threads follow VapourSynth's
+        )
     except (WeightsError, EngineError) as exc:
         raise _error(str(exc)) from None
 
@@ -154,13 +152,15 @@ def superslomo(
                 frames = cache.get(
                     left,
                     lambda: (
-                        engine.interpolate(_read(f[0]), _read(f[1]), [float(x) for x in times]).numpy().astype(dtype)
+                        engine.interpolate(read_frame(f[0]), read_frame(f[1]), [float(x) for x in times])
+                        .numpy()
+                        .astype(dtype, copy=False)
                     ),
                 )
                 data = frames[times.index(t)]
         out = (f[1] if source != left else f[0]).copy()
         if data is not None:
-            _write(out, data)
+            write_frame(out, data)
         props = out.props
         props[SOURCE_PROP] = source
         props[T_PROP] = float(t) if data is not None else 0.0

@@ -1,0 +1,271 @@
+"""Speed and memory: the filter end to end against the network alone and the reference loop.
+
+Three ways to produce the same output frames of a clip, timed in one run with alternating repetitions:
+
+- ``e2e``: ``superslomo`` through VapourSynth, frames requested as vspipe requests them
+  (``VideoNode.output`` with ``core.num_threads`` frames in flight), colour planes in and out;
+- ``network``: the network alone on frames already on the device, flow once per pair and every t of the
+  pair in batched forwards (the ceiling on this device);
+- ``reference``: flow once per pair, then one plain forward per t at batch 1, as the original converter
+  does (the engine also computes the t-independent part of the interpolation net once per pair).
+
+Throughput is output frames per second (copies of source frames included, as a user counts them).
+Peak host memory is sampled from /proc while each method runs; peak CUDA memory comes from torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+import vapoursynth as vs
+
+from .engine import Interpolator, select_device
+from .frames import clip_from_arrays
+from .network import SuperSloMo
+from .plugin import superslomo
+from .timing import Timing
+
+__all__ = ["RESOLUTIONS", "BenchResult", "main", "moving_texture", "run_bench"]
+
+RESOLUTIONS = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
+METHODS = ("e2e", "network", "reference")
+
+
+def moving_texture(count: int, height: int, width: int, seed: int = 1) -> list[np.ndarray]:
+    """Smooth random pictures (3, H, W) in [0, 1], each moved 2 px right and 1 px down from the last.
+
+    Smooth, so consecutive frames never look like a scene cut; moving, so they are not identical.
+    """
+    rng = np.random.default_rng(seed)
+    h, w = height + count, width + 2 * count
+    coarse = torch.from_numpy(rng.random((1, 3, h // 4 + 2, w // 4 + 2), dtype=np.float32))
+    base = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
+    return [
+        np.ascontiguousarray(base[:, count - i : count - i + height, 2 * (count - i) : 2 * (count - i) + width])
+        for i in range(count)
+    ]
+
+
+class _PeakRSS:
+    """The largest resident set size seen while active, sampled every few milliseconds."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def _rss(self) -> int:
+        try:
+            with open("/proc/self/statm") as fh:
+                return int(fh.read().split()[1]) * self._page
+        except OSError:
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        self.peak = self._rss()
+        thread = threading.Thread(target=self._run, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+            self._stop.clear()
+            self.peak = max(self.peak, self._rss())
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One configuration's numbers (seconds are medians over the repetitions)."""
+
+    width_px: int
+    height_px: int
+    factor: int
+    net_width: float
+    device: str
+    precision: str
+    pairs: int
+    output_frames: int
+    seconds: dict[str, float]
+    fps: dict[str, float]
+    peak_host_mib: dict[str, float]
+    peak_cuda_mib: dict[str, float]
+
+    @property
+    def e2e_vs_network(self) -> float:
+        return self.seconds["network"] / self.seconds["e2e"]
+
+    @property
+    def e2e_vs_reference(self) -> float:
+        return self.seconds["reference"] / self.seconds["e2e"]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_bench(
+    size: tuple[int, int],
+    factor: int,
+    *,
+    width: float = 1.0,
+    device_index: int | None = None,
+    fp16: bool | None = None,
+    pairs: int = 2,
+    reps: int = 3,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> BenchResult:
+    """Time the three methods on ``pairs`` source pairs of random-weight frames of ``size`` (w, h)."""
+    device = select_device(device_index)
+    torch.manual_seed(seed)
+    model = SuperSloMo(width=width).eval()
+    frames = moving_texture(pairs + 1, size[1], size[0], seed=seed)
+    clip = clip_from_arrays(frames, fps=(25, 1))
+    timing = Timing(len(frames), Fraction(factor))
+    engine = Interpolator(model, device, fp16=fp16, batch_size=batch_size, threads=lambda: vs.core.num_threads)
+    uploaded = [engine.upload(frames[i], frames[i + 1]) for i in range(pairs)]
+    times = [[float(t) for t in timing.pair_times(i)] for i in range(pairs)]
+
+    def e2e() -> None:
+        # A fresh filter each time: nothing may come from an earlier repetition's cache.
+        out = superslomo(clip, factor, model=model, device_index=device_index, fp16=fp16, batch_size=batch_size)
+        with open(os.devnull, "wb") as sink:
+            out.output(sink)
+
+    def network() -> None:
+        for (x0, x1), ts in zip(uploaded, times, strict=True):
+            engine.forward_pair(x0, x1, ts)
+
+    def reference() -> None:
+        with engine.inference():
+            for (x0, x1), ts in zip(uploaded, times, strict=True):
+                i0, i1 = model.normalize(x0), model.normalize(x1)
+                f01, f10 = model.compute_flow(i0, i1)
+                for t in ts:
+                    frame = model.synthesize(i0, i1, f01, f10, torch.tensor([t], device=device))
+                    (frame.float() + model.mean).clamp(0, 1)
+
+    runs: dict[str, Callable[[], None]] = {"e2e": e2e, "network": network, "reference": reference}
+    seconds: dict[str, list[float]] = {m: [] for m in METHODS}
+    host: dict[str, float] = dict.fromkeys(METHODS, 0.0)
+    cuda: dict[str, float] = dict.fromkeys(METHODS, 0.0)
+    sampler = _PeakRSS()
+    for method in METHODS:  # warm-up: first-call allocations and cuDNN autotuning are not timed
+        runs[method]()
+    for rep in range(reps):
+        order = METHODS[rep % 3 :] + METHODS[: rep % 3]  # alternate who runs first
+        for method in order:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            _sync(device)
+            with sampler.watch():
+                start = time.perf_counter()
+                runs[method]()
+                _sync(device)
+                seconds[method].append(time.perf_counter() - start)
+            host[method] = max(host[method], sampler.peak / 2**20)
+            if device.type == "cuda":
+                cuda[method] = max(cuda[method], torch.cuda.max_memory_allocated(device) / 2**20)
+    median = {m: statistics.median(v) for m, v in seconds.items()}
+    return BenchResult(
+        width_px=size[0],
+        height_px=size[1],
+        factor=factor,
+        net_width=width,
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        precision="fp16" if engine.fp16 else "fp32",
+        pairs=pairs,
+        output_frames=timing.num_output,
+        seconds=median,
+        fps={m: timing.num_output / s for m, s in median.items()},
+        peak_host_mib=host,
+        peak_cuda_mib=cuda,
+    )
+
+
+def table(results: Sequence[BenchResult]) -> str:
+    """A Markdown table of results."""
+    head = (
+        "| size | factor | width | device | precision | e2e fps | network fps | reference fps | "
+        "e2e / network | e2e / reference | peak host MiB (e2e) | peak CUDA MiB (e2e) |"
+    )
+    rows = [head, "|" + "---|" * 12]
+    for r in results:
+        rows.append(
+            f"| {r.width_px}×{r.height_px} | {r.factor}× | {r.net_width:g} | {r.device} | {r.precision} | "
+            f"{r.fps['e2e']:.3f} | {r.fps['network']:.3f} | {r.fps['reference']:.3f} | "
+            f"{r.e2e_vs_network:.3f} | {r.e2e_vs_reference:.3f} | {r.peak_host_mib['e2e']:.0f} | "
+            f"{r.peak_cuda_mib['e2e']:.0f} |"
+        )
+    return "\n".join(rows)
+
+
+def _size(text: str) -> tuple[int, int]:
+    if text in RESOLUTIONS:
+        return RESOLUTIONS[text]
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: give WxH or one of {', '.join(RESOLUTIONS)}") from None
+    return w, h
+
+
+def main(argv: Sequence[str]) -> int:
+    """``vs-superslomo bench``: print a table (and write JSON) for every size × factor asked for."""
+    p = argparse.ArgumentParser(prog="vs-superslomo bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", type=_size, nargs="+", default=[(448, 256)], help="WxH or 360p/720p/1080p/2160p")
+    p.add_argument("--factor", type=int, nargs="+", default=[8], help="interpolation factors (2, 4, 8)")
+    p.add_argument("--width", type=float, default=1.0, help="network width multiplier (1 = full size)")
+    p.add_argument("--device", type=int, default=None, help="CUDA device index; -1 forces the CPU")
+    p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (CUDA)")
+    p.add_argument("--pairs", type=int, default=2, help="source pairs per repetition")
+    p.add_argument("--reps", type=int, default=3, help="timed repetitions of each method")
+    p.add_argument("--batch-size", type=int, default=None, help="interpolated frames per forward (default: auto)")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+    results = []
+    for size in args.size:
+        for factor in args.factor:
+            results.append(
+                run_bench(
+                    size,
+                    factor,
+                    width=args.width,
+                    device_index=args.device,
+                    fp16=args.fp16,
+                    pairs=args.pairs,
+                    reps=args.reps,
+                    batch_size=args.batch_size,
+                )
+            )
+            print(table(results[-1:]).splitlines()[-1], flush=True)
+    print(table(results))
+    if args.json:
+        payload = [
+            asdict(r) | {"e2e_vs_network": r.e2e_vs_network, "e2e_vs_reference": r.e2e_vs_reference} for r in results
+        ]
+        tmp = args.json.with_name(f".{args.json.name}.part")
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, args.json)
+    return 0
