@@ -259,6 +259,7 @@ def test_bad_clips_are_refused_with_the_fix(make_clip, message: str) -> None:  #
         ({"sc_threshold": 1.5}, r"sc_threshold must be in \(0, 1\]"),
         ({"cache_mb": -1}, "cache_mb must be a non-negative int"),
         ({"batch_size": 0}, "batch_size must be a positive int or None"),
+        ({"tile": 50}, "tile must be None"),
         ({"model": "/no/such/weights.ckpt"}, "/no/such/weights.ckpt: no such weights file"),
     ],
 )

@@ -26,6 +26,7 @@ _MULTIPLE = 32
 # 1280×736, from the reference notes); scaled by width and precision to pick a batch that fits.
 _BYTES_PER_PIXEL = 1.2 * 2**30 / (1280 * 736)
 _CPU_BUDGET = 2 * 2**30
+_MIN_TILE = 128
 
 
 def _malloc_trim() -> Callable[[], object]:
@@ -44,6 +45,26 @@ def _malloc_trim() -> Callable[[], object]:
 
 
 _TRIM_EVERY = 8  # pairs; a trim costs about a millisecond, a pair far more
+
+
+def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Offsets of tiles of ``tile`` covering ``size`` with at least ``overlap`` between neighbours."""
+    if tile >= size:
+        return [0]
+    starts = list(range(0, size - tile, tile - overlap))
+    return [*starts, size - tile]
+
+
+def _ramp(size: int, span: slice, overlap: int, device: torch.device) -> Tensor:
+    """Weights along one axis of a tile: rising over ``overlap`` pixels at inner edges, 1 at frame edges."""
+    n = span.stop - span.start
+    pos = torch.arange(n, dtype=torch.float32, device=device) + 0.5
+    weight = torch.ones(n, dtype=torch.float32, device=device)
+    if span.start > 0:
+        weight = torch.minimum(weight, pos / overlap)
+    if span.stop < size:
+        weight = torch.minimum(weight, (n - pos) / overlap)
+    return weight
 
 
 class EngineError(ValueError):
@@ -92,6 +113,7 @@ class Interpolator:
         fp16: bool | None = None,
         batch_size: int | None = None,
         threads: Callable[[], int] | None = None,
+        tile: int | None = None,
     ) -> None:
         if fp16 is None:
             fp16 = device.type == "cuda"
@@ -101,6 +123,8 @@ class Interpolator:
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
             raise EngineError(f"batch_size must be a positive int or None (automatic), got {batch_size!r}")
+        if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 64 or tile % 32):
+            raise EngineError(f"tile must be None (automatic) or a multiple of 32 from 64 up, got {tile!r}")
         self.cuda = device.type == "cuda"
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # frame sizes are constant: autotune once per shape
@@ -109,21 +133,32 @@ class Interpolator:
         self.device = device
         self.fp16 = fp16
         self.batch_size = batch_size
+        self.tile = tile
         self._threads = threads
         self._lock = threading.Lock()
         self._copy_stream = torch.cuda.Stream(device) if self.cuda else None
         self._trim = _malloc_trim()
         self._pairs = 0
 
-    def auto_batch_size(self, height: int, width: int) -> int:
-        """How many interpolated frames of this padded size fit one forward on this device."""
-        per_sample = _BYTES_PER_PIXEL * height * width * self.model.width * (0.5 if self.fp16 else 1.0)
+    def _budget(self) -> float:
         if self.cuda:
             free, _ = torch.cuda.mem_get_info(self.device)
-            budget = free // 2
-        else:
-            budget = _CPU_BUDGET
-        return max(1, int(budget // max(per_sample, 1.0)))
+            return free / 2
+        return _CPU_BUDGET
+
+    def _bytes_per_sample(self, height: int, width: int) -> float:
+        return _BYTES_PER_PIXEL * height * width * self.model.width * (0.5 if self.fp16 else 1.0)
+
+    def auto_batch_size(self, height: int, width: int) -> int:
+        """How many interpolated frames of this padded size fit one forward on this device."""
+        return max(1, int(self._budget() // max(self._bytes_per_sample(height, width), 1.0)))
+
+    def auto_tile(self, height: int, width: int) -> int | None:
+        """None when one sample of this size fits the memory budget, else the largest tile side that does."""
+        if self._bytes_per_sample(height, width) <= self._budget():
+            return None
+        side = int((self._budget() / self._bytes_per_sample(1, 1)) ** 0.5) // _MULTIPLE * _MULTIPLE
+        return max(side, _MIN_TILE)
 
     def upload(self, frame0: np.ndarray | Tensor, frame1: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
         """Both frames on the device as (1, 3, H', W') float32, padded to multiples of 32."""
@@ -151,10 +186,30 @@ class Interpolator:
         """The network alone: frames at ``times`` from uploaded frames, (n, 3, H', W') on the device.
 
         Flow and every other t-independent part once (:meth:`SuperSloMo.prepare`), then the times in
-        batches of ``batch`` (default: ``batch_size`` or what fits).
+        batches of ``batch`` (default: ``batch_size`` or what fits). Frames too large for the device
+        go through overlapping tiles (``tile``, or automatically); an out-of-memory error (CUDA) halves
+        the batch, then the tile, and tries again instead of failing.
         """
+        h, w = x0.shape[-2:]
+        batch = batch or self.batch_size or self.auto_batch_size(h, w)
+        tile = self.tile or self.auto_tile(h, w)
+        while True:
+            try:
+                if tile is None or (tile >= h and tile >= w):
+                    return self._forward_whole(x0, x1, times, batch)
+                return self._forward_tiled(x0, x1, times, batch, tile)
+            except torch.OutOfMemoryError:  # raised by CUDA; the CPU has no such recoverable error
+                if batch == 1 and tile == _MIN_TILE:
+                    raise
+                if self.cuda:
+                    torch.cuda.empty_cache()
+                if batch > 1:
+                    batch //= 2
+                else:
+                    tile = max(_MIN_TILE, (min(tile or max(h, w), max(h, w)) // 2) // _MULTIPLE * _MULTIPLE)
+
+    def _forward_whole(self, x0: Tensor, x1: Tensor, times: Sequence[float], batch: int) -> Tensor:
         model = self.model
-        batch = batch or self.batch_size or self.auto_batch_size(*x0.shape[-2:])
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
         with self.inference():
             pair = model.prepare(model.normalize(x0), model.normalize(x1))
@@ -164,6 +219,21 @@ class Interpolator:
                 pred = model.synthesize_prepared(pair, t)
                 torch.clamp(pred.float() + model.mean, 0, 1, out=out[start : start + n])
         return out
+
+    def _forward_tiled(self, x0: Tensor, x1: Tensor, times: Sequence[float], batch: int, tile: int) -> Tensor:
+        """Overlapping tiles, each a whole Super SloMo pass, cross-faded linearly where they overlap."""
+        h, w = x0.shape[-2:]
+        overlap = max(_MULTIPLE, tile // 4 // _MULTIPLE * _MULTIPLE)
+        out = torch.zeros((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
+        total = torch.zeros((1, 1, h, w), dtype=torch.float32, device=self.device)
+        for top in _tile_starts(h, tile, overlap):
+            for left in _tile_starts(w, tile, overlap):
+                rows, cols = slice(top, top + min(tile, h)), slice(left, left + min(tile, w))
+                part = self._forward_whole(x0[..., rows, cols], x1[..., rows, cols], times, batch)
+                weight = _ramp(h, rows, overlap, self.device)[:, None] * _ramp(w, cols, overlap, self.device)[None, :]
+                out[..., rows, cols] += part * weight
+                total[..., rows, cols] += weight
+        return out / total
 
     def interpolate(self, frame0: np.ndarray | Tensor, frame1: np.ndarray | Tensor, times: Sequence[float]) -> Tensor:
         """Frames at ``times`` between ``frame0`` and ``frame1``: float32 (len(times), 3, H, W) on the CPU.

@@ -70,6 +70,7 @@ def superslomo(
     sc: bool = True,
     sc_threshold: float = 0.15,
     cache_mb: int = 1024,
+    tile: int | None = None,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -97,6 +98,9 @@ def superslomo(
         default. ``_SceneChangeNext``/``_SceneChangePrev`` props on the input always count as cuts.
     :param cache_mb: Memory for computed frames (MiB). All frames of one pair are computed together
         and served from here; the most recent pair is kept whatever the budget.
+    :param tile: Run the network on overlapping tiles of this side (a multiple of 32, from 64), cross-faded
+        where they overlap. None tiles only frames too large for the device's memory; on CUDA an
+        out-of-memory error also halves the batch, then the tile, instead of failing.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t; 0.0 on copies) and ``_DurationNum``/``_DurationDen``.
     """
@@ -119,6 +123,7 @@ def superslomo(
             fp16=fp16,
             batch_size=batch_size,
             threads=lambda: vs.core.num_threads,  # torch's CPU threads follow VapourSynth's
+            tile=tile,
         )
     except (WeightsError, EngineError) as exc:
         raise _error(str(exc)) from None

@@ -1,0 +1,97 @@
+"""The inference engine alone: padding, tiling, the out-of-memory fallback and device selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_model, random_frames
+from torch import Tensor
+
+from vs_superslomo import engine
+from vs_superslomo.engine import EngineError, Interpolator
+
+CPU = torch.device("cpu")
+TIMES = [0.25, 0.5, 0.75]
+
+
+@pytest.fixture(scope="module")
+def pair() -> list[np.ndarray]:
+    return random_frames(2, 192, 256, seed=3)
+
+
+@pytest.fixture(scope="module")
+def whole(pair: list[np.ndarray]) -> Tensor:
+    return Interpolator(make_model(), CPU).interpolate(pair[0], pair[1], TIMES)
+
+
+def psnr(a: Tensor, b: Tensor) -> float:
+    return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
+
+
+@pytest.mark.parametrize("tile", [128, 160])
+def test_tiles_leave_no_visible_seam(pair: list[np.ndarray], whole: Tensor, tile: int) -> None:
+    tiled = Interpolator(make_model(), CPU, tile=tile).interpolate(pair[0], pair[1], TIMES)
+    assert tiled.shape == whole.shape
+    # Below two 8-bit code values everywhere, seams included, and far below anything visible on average.
+    assert (tiled - whole).abs().max() < 2 / 255
+    assert psnr(tiled, whole) > 60
+    assert not torch.equal(tiled, whole)  # the tiled path really ran
+
+
+def test_frames_over_the_memory_budget_are_tiled_automatically(
+    pair: list[np.ndarray], whole: Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng = Interpolator(make_model(), CPU)
+    per_sample = eng._bytes_per_sample(192, 256)
+    monkeypatch.setattr(engine, "_CPU_BUDGET", per_sample / 2)
+    assert eng.auto_tile(192, 256) == 128 and eng.auto_tile(64, 64) is None
+    tiled = eng.interpolate(pair[0], pair[1], TIMES)
+    assert psnr(tiled, whole) > 60 and not torch.equal(tiled, whole)
+
+
+def test_out_of_memory_halves_batch_then_tile(
+    pair: list[np.ndarray], whole: Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device that only fits one 128-pixel tile at a time: the engine gets there instead of failing."""
+    eng = Interpolator(make_model(), CPU, batch_size=3)
+    original = Interpolator._forward_whole
+    seen: list[tuple[int, int, int]] = []
+
+    def tight(self: Interpolator, x0: Tensor, x1: Tensor, times: list[float], batch: int) -> Tensor:
+        seen.append((batch, *x0.shape[-2:]))
+        if batch > 1 or max(x0.shape[-2:]) > 128:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return original(self, x0, x1, times, batch)
+
+    monkeypatch.setattr(Interpolator, "_forward_whole", tight)
+    out = eng.interpolate(pair[0], pair[1], TIMES)
+    assert seen[:3] == [(3, 192, 256), (1, 192, 256), (1, 128, 128)]
+    assert psnr(out, whole) > 60
+    monkeypatch.setattr(Interpolator, "_forward_whole", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError()))
+    with pytest.raises(torch.OutOfMemoryError):
+        eng.interpolate(pair[0], pair[1], TIMES)
+
+
+def test_empty_times_and_bad_arguments(pair: list[np.ndarray]) -> None:
+    eng = Interpolator(make_model(), CPU)
+    assert eng.interpolate(pair[0], pair[1], []).shape == (0, 3, 192, 256)
+    with pytest.raises(EngineError, match=r"frames must both be \(3, H, W\)"):
+        eng.interpolate(pair[0], pair[1][:, :10], TIMES)
+    for bad in (0, 100, 48, True):
+        with pytest.raises(EngineError, match="tile must be None"):
+            Interpolator(make_model(), CPU, tile=bad)
+    with pytest.raises(EngineError, match="device_index must be an int"):
+        engine.select_device("0")  # type: ignore[arg-type]
+    assert engine.select_device(-1) == CPU
+
+
+def test_torch_threads_follow_the_callback() -> None:
+    before = torch.get_num_threads()
+    try:
+        eng = Interpolator(make_model(), CPU, threads=lambda: 1)
+        frames = random_frames(2, 32, 32)
+        eng.interpolate(frames[0], frames[1], [0.5])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
