@@ -84,14 +84,3 @@ def test_empty_times_and_bad_arguments(pair: list[np.ndarray]) -> None:
     with pytest.raises(EngineError, match="device_index must be an int"):
         engine.select_device("0")  # type: ignore[arg-type]
     assert engine.select_device(-1) == CPU
-
-
-def test_torch_threads_follow_the_callback() -> None:
-    before = torch.get_num_threads()
-    try:
-        eng = Interpolator(make_model(), CPU, threads=lambda: 1)
-        frames = random_frames(2, 32, 32)
-        eng.interpolate(frames[0], frames[1], [0.5])
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)

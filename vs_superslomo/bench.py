@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import vapoursynth as vs
 
 from .engine import Interpolator, select_device
 from .frames import clip_from_arrays
@@ -143,7 +142,7 @@ def run_bench(
     frames = moving_texture(pairs + 1, size[1], size[0], seed=seed)
     clip = clip_from_arrays(frames, fps=(25, 1))
     timing = Timing(len(frames), Fraction(factor))
-    engine = Interpolator(model, device, fp16=fp16, batch_size=batch_size, threads=lambda: vs.core.num_threads)
+    engine = Interpolator(model, device, fp16=fp16, batch_size=batch_size)
     uploaded = [engine.upload(frames[i], frames[i + 1]) for i in range(pairs)]
     times = [[float(t) for t in timing.pair_times(i)] for i in range(pairs)]
 

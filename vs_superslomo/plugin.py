@@ -122,7 +122,6 @@ def superslomo(
             select_device(device_index),
             fp16=fp16,
             batch_size=batch_size,
-            threads=lambda: vs.core.num_threads,  # torch's CPU threads follow VapourSynth's
             tile=tile,
         )
     except (WeightsError, EngineError) as exc:
