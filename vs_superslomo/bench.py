@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .engine import Interpolator, select_device
+from .files import atomic_write
 from .frames import clip_from_arrays
 from .network import SuperSloMo
 from .plugin import superslomo
@@ -264,7 +265,5 @@ def main(argv: Sequence[str]) -> int:
         payload = [
             asdict(r) | {"e2e_vs_network": r.e2e_vs_network, "e2e_vs_reference": r.e2e_vs_reference} for r in results
         ]
-        tmp = args.json.with_name(f".{args.json.name}.part")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, args.json)
+        atomic_write(args.json, lambda tmp: tmp.write_text(json.dumps(payload, indent=2)))
     return 0

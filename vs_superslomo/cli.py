@@ -27,6 +27,8 @@ other commands:
   vs-superslomo convert IN.ckpt OUT.safetensors [--half]    convert weights to this project's format
   vs-superslomo info [WEIGHTS]                              show what a weights file holds
   vs-superslomo bench [--size 448x256] [--factor 8] ...     speed and memory against the network alone
+  vs-superslomo train --photos DIR --clips DIR ...          train weights (see --help)
+  vs-superslomo eval --model W --clips DIR --out DIR        frame-drop evaluation against blend and FlowFPS
 """
 
 _WEIGHTS_EPILOG = """examples:
@@ -38,7 +40,7 @@ _WEIGHTS_EPILOG = """examples:
 
 _SUBCOMMANDS = ("convert", "info")
 # Sub-commands with their own argument parsers, in their own modules (imported only when used).
-_DELEGATED = {"bench": "vs_superslomo.bench"}
+_DELEGATED = {"bench": "vs_superslomo.bench", "eval": "vs_superslomo.evaluate", "train": "vs_superslomo.train"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -176,7 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in _DELEGATED:
         import importlib
 
-        return int(importlib.import_module(_DELEGATED[argv[0]]).main(argv[1:]))
+        try:
+            module = importlib.import_module(_DELEGATED[argv[0]])
+        except ModuleNotFoundError as exc:
+            print(
+                f"vs-superslomo: error: {argv[0]} needs {exc.name}: pip install 'vs-superslomo[train]'",
+                file=sys.stderr,
+            )
+            return 1
+        return int(module.main(argv[1:]))
     if argv and argv[0] in _SUBCOMMANDS:
         args, run = _weights_parser().parse_args(argv), _run_weights
     else:

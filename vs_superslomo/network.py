@@ -183,6 +183,12 @@ class SuperSloMo(nn.Module):
         All inputs have batch B (expand one pair to B times). Returns normalized frames (mean not added).
         This is the paper's computation step by step, as the port runs it for one t at a time.
         """
+        return self.synthesize_parts(i0, i1, f01, f10, t)[2]
+
+    def synthesize_parts(
+        self, i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, t: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`synthesize` keeping the first warps: ``(g0, g1, frame)`` (the training's warp loss uses them)."""
         tt = t.view(-1, 1, 1, 1).float()
         a, b, c, d = flow_coefficients(tt)
         i0, i1, f01, f10 = (x.float() for x in (i0, i1, f01, f10))
@@ -191,7 +197,7 @@ class SuperSloMo(nn.Module):
         g0 = backwarp(i0, ft0, self.warp)
         g1 = backwarp(i1, ft1, self.warp)
         o = self.interp(torch.cat((i0, i1, f01, f10, ft1, ft0, g1, g0), 1))
-        return self._blend(i0, i1, ft0, ft1, o, tt)
+        return g0, g1, self._blend(i0, i1, ft0, ft1, o, tt)
 
     def _blend(self, i0: Tensor, i1: Tensor, ft0: Tensor, ft1: Tensor, o: Tensor, tt: Tensor) -> Tensor:
         """Refined flows and visibility to the output frame. In fp32 even under autocast: flows of

@@ -16,8 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import IO, Literal
 import vapoursynth as vs
 
 from .colour import ColourProps, from_rgb, source_colour, to_rgb
+from .files import atomic_write
 from .plugin import superslomo
 
 __all__ = [
@@ -266,16 +266,6 @@ def _ffmpeg_command(
     return cmd, audio
 
 
-@contextmanager
-def _temporary(output: Path, suffix: str) -> Iterator[Path]:
-    """A temporary path beside ``output``; removed unless the caller renamed it into place."""
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}.part{suffix}")
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_y4m(clip: vs.VideoNode, sink: IO[bytes], progress: Callable[[int, int], None]) -> None:
     clip.output(sink, y4m=True, progress_update=progress)
 
@@ -349,20 +339,24 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
         log(f"ffmpeg not found: writing lossless {output} instead (no audio)")
     update, close = _progress_bar(job, out.num_frames)
     audio = "none (y4m carries no audio)"
+
+    def write(tmp: Path) -> None:
+        nonlocal audio
+        if output.suffix.lower() == ".y4m":
+            try:
+                with open(tmp, "wb") as sink:
+                    _write_y4m(out, sink, update)
+            except OSError as exc:
+                raise _os_error(exc, output) from None
+        else:
+            audio_codec = _probe_audio(job.ffmpeg or "ffmpeg", job.input)
+            span = _Span(first, src.num_frames, in_fps, factor)
+            cmd, audio = _ffmpeg_command(job, tmp, colour, audio_codec, span)
+            _encode(cmd, out, update, output)
+
     try:
-        with _temporary(output, output.suffix) as tmp:
-            if output.suffix.lower() == ".y4m":
-                try:
-                    with open(tmp, "wb") as sink:
-                        _write_y4m(out, sink, update)
-                except OSError as exc:
-                    raise _os_error(exc, output) from None
-            else:
-                audio_codec = _probe_audio(job.ffmpeg or "ffmpeg", job.input)
-                span = _Span(first, src.num_frames, in_fps, factor)
-                cmd, audio = _ffmpeg_command(job, tmp, colour, audio_codec, span)
-                _encode(cmd, out, update, output)
-            os.replace(tmp, output)
+        # The temporary name keeps the extension: ffmpeg picks the container from it.
+        atomic_write(output, write, suffix=f".part{output.suffix}")
     finally:
         close()
     if output != job.output:

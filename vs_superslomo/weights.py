@@ -12,8 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from .files import atomic_write
 from .network import DEFAULT_MEAN, SuperSloMo
 from .warp import WARPS, Warp
 
@@ -172,19 +172,6 @@ def load_model(path: str | os.PathLike[str] | None = None) -> tuple[SuperSloMo, 
     return model.eval(), info
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half file under ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(
     model: SuperSloMo,
     path: str | os.PathLike[str],
@@ -201,7 +188,7 @@ def save_model(
     }
     mean = ",".join(repr(float(x)) for x in model.mean.flatten())
     meta = {"width": repr(float(model.width)), "warp": model.warp, "mean": mean, "provenance": provenance}
-    _atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, half: bool = False) -> ModelInfo:
