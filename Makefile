@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # vspipe reads its configuration from here; keep it inside the venv so nothing in $HOME changes.
 export XDG_CONFIG_HOME := $(abspath $(VENV))/config
 
-.PHONY: test demo lint clean
+.PHONY: test demo bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || { py=$$(.ci/find-python) && "$$py" -m venv $(VENV); }
@@ -27,6 +27,10 @@ demo: $(STAMP)
 	@mkdir -p build/demo
 	$(VENV)/bin/vs-superslomo examples/bbb_640x360.mp4 -o build/demo/bbb_50fps.mp4 --overwrite
 	@ls build/demo/bbb_50fps.* | sed 's/^/demo output: /'
+
+# Speed and memory on this machine: the filter end to end, the network alone, the reference loop.
+bench: $(STAMP)
+	$(PY) -m vs_superslomo bench --size 448x256 --factor 8 --width 1 --pairs 3 --reps 3 --json build/bench.json
 
 clean:
 	rm -rf build
