@@ -16,6 +16,7 @@ Peak host memory is sampled from /proc while each method runs; peak CUDA memory 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -35,6 +36,7 @@ from .files import atomic_write
 from .frames import clip_from_arrays
 from .network import SuperSloMo
 from .plugin import superslomo
+from .scenechange import DEFAULT_SC_THRESHOLD, LUMA_WEIGHTS
 from .timing import Timing
 
 __all__ = ["RESOLUTIONS", "BenchResult", "main", "moving_texture", "run_bench"]
@@ -46,11 +48,12 @@ METHODS = ("e2e", "network", "reference")
 def moving_texture(count: int, height: int, width: int, seed: int = 1) -> list[np.ndarray]:
     """Smooth random pictures (3, H, W) in [0, 1], each moved 2 px right and 1 px down from the last.
 
-    Smooth, so consecutive frames never look like a scene cut; moving, so they are not identical.
+    Smooth (random values on a 16-pixel grid, interpolated), so consecutive frames never look like a scene
+    cut; moving, so they are not identical.
     """
     rng = np.random.default_rng(seed)
     h, w = height + count, width + 2 * count
-    coarse = torch.from_numpy(rng.random((1, 3, h // 4 + 2, w // 4 + 2), dtype=np.float32))
+    coarse = torch.from_numpy(rng.random((1, 3, h // 16 + 2, w // 16 + 2), dtype=np.float32))
     base = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
     return [
         np.ascontiguousarray(base[:, count - i : count - i + height, 2 * (count - i) : 2 * (count - i) + width])
@@ -141,6 +144,9 @@ def run_bench(
     torch.manual_seed(seed)
     model = SuperSloMo(width=width).eval()
     frames = moving_texture(pairs + 1, size[1], size[0], seed=seed)
+    luma = [np.tensordot(LUMA_WEIGHTS, f, axes=1) for f in frames]
+    if max(float(np.abs(b - a).mean()) for a, b in itertools.pairwise(luma)) > DEFAULT_SC_THRESHOLD:
+        raise RuntimeError("bench frames look like a scene cut: the filter would skip them")  # never measure that
     clip = clip_from_arrays(frames, fps=(25, 1))
     timing = Timing(len(frames), Fraction(factor))
     engine = Interpolator(model, device, fp16=fp16, batch_size=batch_size)

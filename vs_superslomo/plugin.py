@@ -13,7 +13,7 @@ from .cache import ComputeOnceCache
 from .engine import EngineError, Interpolator, select_device
 from .frames import read_frame, write_frame
 from .network import SuperSloMo
-from .scenechange import is_cut, luma_diff_clip, next_frame_clip
+from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip, next_frame_clip
 from .timing import Timing, TimingError, resolve_factor
 from .weights import WeightsError, load_model
 
@@ -68,7 +68,7 @@ def superslomo(
     fp16: bool | None = None,
     batch_size: int | None = None,
     sc: bool = True,
-    sc_threshold: float = 0.15,
+    sc_threshold: float = DEFAULT_SC_THRESHOLD,
     cache_mb: int = 1024,
     tile: int | None = None,
 ) -> vs.VideoNode:

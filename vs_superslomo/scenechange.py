@@ -12,11 +12,13 @@ from typing import Any
 
 import vapoursynth as vs
 
-__all__ = ["DIFF_PROP", "is_cut", "luma_diff_clip", "next_frame_clip"]
+__all__ = ["DEFAULT_SC_THRESHOLD", "DIFF_PROP", "LUMA_WEIGHTS", "is_cut", "luma_diff_clip", "next_frame_clip"]
 
 DIFF_PROP = "PlaneStatsDiff"
+DEFAULT_SC_THRESHOLD = 0.15  # vs-rife's default, so scripts switching filters keep their behaviour
 # BT.709 luma weights: a cut is a change of picture, which luma shows without colour noise.
-_LUMA_EXPR = "x 0.2126 * y 0.7152 * + z 0.0722 * +"
+LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
+_LUMA_EXPR = "x {} * y {} * + z {} * +".format(*LUMA_WEIGHTS)
 
 
 def next_frame_clip(clip: vs.VideoNode) -> vs.VideoNode:
