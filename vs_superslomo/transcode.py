@@ -58,12 +58,16 @@ class JobError(Exception):
     """A problem the user can fix; the command line prints it as one line."""
 
 
+def _fraction(text: str, what: str, examples: str) -> Fraction:
+    try:
+        return Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise JobError(f"bad {what} {text!r}: give {examples}") from None
+
+
 def parse_factor(text: str) -> Fraction:
     """``2``, ``5/2`` or ``2.5`` as an exact fraction."""
-    try:
-        value = Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise JobError(f"bad factor {text!r}: give a number such as 2, 2.5 or 5/2") from None
+    value = _fraction(text, "factor", "a number such as 2, 2.5 or 5/2")
     if value < 1:
         raise JobError(f"bad factor {text!r}: it must be at least 1 (interpolation adds frames)")
     return value
@@ -71,10 +75,7 @@ def parse_factor(text: str) -> Fraction:
 
 def parse_fps(text: str) -> Fraction:
     """``60000/1001``, ``60`` or a decimal; 23.976, 29.97, 59.94 and 119.88 mean the NTSC n·1000/1001."""
-    try:
-        value = Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
-        raise JobError(f"bad frame rate {text!r}: give e.g. 60, 60000/1001 or 59.94") from None
+    value = _fraction(text, "frame rate", "e.g. 60, 60000/1001 or 59.94")
     if value <= 0:
         raise JobError(f"bad frame rate {text!r}: it must be positive")
     if "." in text and "/" not in text:
