@@ -143,9 +143,10 @@ class Interpolator:
         self._pairs = 0
 
     def _budget(self) -> float:
+        # From the device's total memory, not what is free right now: the batch (and so the rounding of
+        # every frame) must not depend on what else happens to run. An out-of-memory error still backs off.
         if self.cuda:
-            free, _ = torch.cuda.mem_get_info(self.device)
-            return free / 2
+            return torch.cuda.get_device_properties(self.device).total_memory / 2
         return _CPU_BUDGET
 
     def _bytes_per_sample(self, height: int, width: int) -> float:
