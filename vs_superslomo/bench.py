@@ -109,6 +109,7 @@ class BenchResult:
     pairs: int
     output_frames: int
     seconds: dict[str, float]
+    cpu_seconds: dict[str, float]  # process CPU time (all threads), median over repetitions
     fps: dict[str, float]
     peak_host_mib: dict[str, float]
     peak_cuda_mib: dict[str, float]
@@ -174,6 +175,7 @@ def run_bench(
 
     runs: dict[str, Callable[[], None]] = {"e2e": e2e, "network": network, "reference": reference}
     seconds: dict[str, list[float]] = {m: [] for m in METHODS}
+    cpu: dict[str, list[float]] = {m: [] for m in METHODS}
     host: dict[str, float] = dict.fromkeys(METHODS, 0.0)
     cuda: dict[str, float] = dict.fromkeys(METHODS, 0.0)
     sampler = _PeakRSS()
@@ -186,10 +188,11 @@ def run_bench(
                 torch.cuda.reset_peak_memory_stats(device)
             _sync(device)
             with sampler.watch():
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 runs[method]()
                 _sync(device)
                 seconds[method].append(time.perf_counter() - start)
+                cpu[method].append(time.process_time() - cpu_start)
             host[method] = max(host[method], sampler.peak / 2**20)
             if device.type == "cuda":
                 cuda[method] = max(cuda[method], torch.cuda.max_memory_allocated(device) / 2**20)
@@ -204,6 +207,7 @@ def run_bench(
         pairs=pairs,
         output_frames=timing.num_output,
         seconds=median,
+        cpu_seconds={m: statistics.median(v) for m, v in cpu.items()},
         fps={m: timing.num_output / s for m, s in median.items()},
         peak_host_mib=host,
         peak_cuda_mib=cuda,
@@ -214,14 +218,15 @@ def table(results: Sequence[BenchResult]) -> str:
     """A Markdown table of results."""
     head = (
         "| size | factor | width | device | precision | e2e fps | network fps | reference fps | "
-        "e2e / network | e2e / reference | peak host MiB (e2e) | peak CUDA MiB (e2e) |"
+        "e2e / network | e2e / reference | e2e CPU s / frame | peak host MiB (e2e) | peak CUDA MiB (e2e) |"
     )
-    rows = [head, "|" + "---|" * 12]
+    rows = [head, "|" + "---|" * 13]
     for r in results:
         rows.append(
             f"| {r.width_px}×{r.height_px} | {r.factor}× | {r.net_width:g} | {r.device} | {r.precision} | "
             f"{r.fps['e2e']:.3f} | {r.fps['network']:.3f} | {r.fps['reference']:.3f} | "
-            f"{r.e2e_vs_network:.3f} | {r.e2e_vs_reference:.3f} | {r.peak_host_mib['e2e']:.0f} | "
+            f"{r.e2e_vs_network:.3f} | {r.e2e_vs_reference:.3f} | {r.cpu_seconds['e2e'] / r.output_frames:.3f} | "
+            f"{r.peak_host_mib['e2e']:.0f} | "
             f"{r.peak_cuda_mib['e2e']:.0f} |"
         )
     return "\n".join(rows)
