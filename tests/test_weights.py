@@ -165,3 +165,16 @@ def test_default_weights_dirs_cover_checkout_and_installed_wheel(monkeypatch: py
     assert any(str(d).endswith(os.path.join("share", "vs_superslomo", "weights")) for d in dirs)
     monkeypatch.setenv("VS_SUPERSLOMO_WEIGHTS_DIR", "/somewhere")
     assert weights._weights_dirs()[0] == Path("/somewhere")
+
+
+def test_the_shipped_default_weights_load_and_run() -> None:
+    from vs_superslomo import weights
+
+    path = Path(weights.__file__).resolve().parent.parent / "weights" / DEFAULT_WEIGHTS_NAME
+    if not path.is_file():
+        pytest.skip("not a source checkout with weights/")
+    model, info = load_model(None)
+    assert model.width == info.width
+    assert info.warp == "exact" and "held out" in info.provenance
+    out = superslomo(clip_from_arrays(random_frames(2, 24, 40)))
+    assert out.get_frame(1).props["SuperSloMoT"] == 0.5

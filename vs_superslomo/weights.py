@@ -69,9 +69,9 @@ def default_weights_path() -> Path:
             return d / DEFAULT_WEIGHTS_NAME
     looked = ", ".join(str(d) for d in dirs)
     raise WeightsError(
-        f"no default weights {DEFAULT_WEIGHTS_NAME} found (looked in {looked}); this release ships none "
-        "yet: give a weights file, the original SuperSloMo.ckpt or a .safetensors (model=... in a script, "
-        "--model on the command line)"
+        f"no default weights {DEFAULT_WEIGHTS_NAME} found (looked in {looked}); reinstall vs-superslomo "
+        "(its wheel carries them), or give a weights file, the original SuperSloMo.ckpt or a .safetensors "
+        "(model=... in a script, --model on the command line)"
     )
 
 
