@@ -40,7 +40,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     flat = [core.std.BlankClip(width=64, height=48, format=vs.YUV420P8, length=1, color=[y, 128, 128]) for y in levels]
     _write_y4m(core.std.Splice(flat), folder / "ramp.y4m")
     # Low contrast keeps consecutive kept frames under the filter's scene-cut threshold, so it interpolates.
-    frames = [0.3 + 0.4 * f for f in random_frames(ev.WINDOW_LENGTH, 48, 64)]
+    # A fine 4-pixel grain: detail that blending smears and motion compensation keeps.
+    frames = [0.3 + 0.4 * f for f in random_frames(ev.WINDOW_LENGTH, 48, 64, grain=4)]
     texture = core.resize.Bicubic(clip_from_arrays(frames), format=vs.YUV420P8, matrix_s="709")
     _write_y4m(texture, folder / "tex.y4m")
     return folder

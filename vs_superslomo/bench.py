@@ -45,15 +45,15 @@ RESOLUTIONS = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "
 METHODS = ("e2e", "network", "reference")
 
 
-def moving_texture(count: int, height: int, width: int, seed: int = 1) -> list[np.ndarray]:
+def moving_texture(count: int, height: int, width: int, seed: int = 1, grain: int = 16) -> list[np.ndarray]:
     """Smooth random pictures (3, H, W) in [0, 1], each moved 2 px right and 1 px down from the last.
 
-    Smooth (random values on a 16-pixel grid, interpolated), so consecutive frames never look like a scene
-    cut; moving, so they are not identical.
+    Smooth (random values on a ``grain``-pixel grid, interpolated), so consecutive frames never look like
+    a scene cut; moving, so they are not identical. A finer grain gives more detail.
     """
     rng = np.random.default_rng(seed)
     h, w = height + count, width + 2 * count
-    coarse = torch.from_numpy(rng.random((1, 3, h // 16 + 2, w // 16 + 2), dtype=np.float32))
+    coarse = torch.from_numpy(rng.random((1, 3, h // grain + 2, w // grain + 2), dtype=np.float32))
     base = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
     return [
         np.ascontiguousarray(base[:, count - i : count - i + height, 2 * (count - i) : 2 * (count - i) + width])
