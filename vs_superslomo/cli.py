@@ -140,7 +140,8 @@ def _run_weights(args: argparse.Namespace) -> None:
     else:
         model, info = load_model(args.model)
         params = sum(p.numel() for p in model.parameters())
-        print(f"width {info.width:g}, warp {info.warp}, mean {info.mean}, {params:,} parameters")
+        mean = ", ".join(f"{m:.3f}" for m in info.mean)
+        print(f"width {info.width:g}, warp {info.warp}, mean ({mean}), {params:,} parameters")
         if info.provenance:
             print(f"provenance: {info.provenance}")
 
