@@ -36,7 +36,7 @@ from .files import atomic_write
 from .frames import clip_from_arrays
 from .network import SuperSloMo
 from .plugin import superslomo
-from .scenechange import DEFAULT_SC_THRESHOLD, LUMA_WEIGHTS
+from .scenechange import DEFAULT_SC_THRESHOLD, luma
 from .timing import Timing
 
 __all__ = ["RESOLUTIONS", "BenchResult", "main", "moving_texture", "run_bench"]
@@ -145,8 +145,7 @@ def run_bench(
     torch.manual_seed(seed)
     model = SuperSloMo(width=width).eval()
     frames = moving_texture(pairs + 1, size[1], size[0], seed=seed)
-    luma = [np.tensordot(LUMA_WEIGHTS, f, axes=1) for f in frames]
-    if max(float(np.abs(b - a).mean()) for a, b in itertools.pairwise(luma)) > DEFAULT_SC_THRESHOLD:
+    if max(float(np.abs(luma(b) - luma(a)).mean()) for a, b in itertools.pairwise(frames)) > DEFAULT_SC_THRESHOLD:
         raise RuntimeError("bench frames look like a scene cut: the filter would skip them")  # never measure that
     clip = clip_from_arrays(frames, fps=(25, 1))
     timing = Timing(len(frames), Fraction(factor))

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import vapoursynth as vs
 
-__all__ = ["ColourProps", "from_rgb", "source_colour", "to_rgb"]
+__all__ = ["UNSPECIFIED", "ColourProps", "from_rgb", "source_colour", "to_rgb"]
 
-_UNSPECIFIED = 2  # the H.273 code for "unspecified" in _Matrix, _Transfer and _Primaries
+UNSPECIFIED = 2  # the H.273 code for "unspecified" in _Matrix, _Transfer and _Primaries
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def source_colour(clip: vs.VideoNode) -> ColourProps:
 
     def pick(name: str, fallback: int) -> int:
         value = props.get(name)
-        return fallback if value is None or int(value) == _UNSPECIFIED else int(value)
+        return fallback if value is None or int(value) == UNSPECIFIED else int(value)
 
     return ColourProps(
         matrix=0 if is_rgb else pick("_Matrix", default.matrix),

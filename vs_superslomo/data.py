@@ -18,8 +18,13 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
+import vapoursynth as vs
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from .colour import to_rgb
+from .scenechange import DEFAULT_SC_THRESHOLD as DEFAULT_CUT_THRESHOLD
+from .scenechange import luma
 
 __all__ = [
     "DEFAULT_CUT_THRESHOLD",
@@ -54,21 +59,14 @@ __all__ = [
     "validation_set",
 ]
 
-DEFAULT_CUT_THRESHOLD = 0.15
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".y4m")
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 # Separate random streams per purpose, so e.g. the mixing coin never shifts the synthetic stream.
 _STREAM_SYNTHETIC, _STREAM_REAL, _STREAM_MIX = 1, 2, 3
 
 
 def _rng(seed: int, index: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, index, stream])
-
-
-def luma(frames: np.ndarray) -> np.ndarray:
-    """BT.709 luma of RGB frames shaped (..., 3, H, W) → (..., H, W)."""
-    return np.tensordot(_LUMA, frames, axes=([0], [-3])).astype(np.float32)
 
 
 # --- samples and augmentation --------------------------------------------------------------------------
@@ -269,11 +267,6 @@ def _even(x: float) -> int:
 
 def load_clip(path: str | Path, max_width: int = 320, max_frames: int = 300) -> Clip:
     """Decode up to ``max_frames`` frames with bestsource, as RGB downscaled to at most ``max_width`` wide."""
-    # Imported here: VapourSynth only decodes; the rest of this module (and DataLoader workers) needs none.
-    import vapoursynth as vs
-
-    from .colour import to_rgb
-
     core = vs.core
     if not hasattr(core, "bs"):
         raise ValueError("the bestsource plugin is missing: pip install vapoursynth-bestsource")

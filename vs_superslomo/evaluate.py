@@ -32,8 +32,9 @@ from types import ModuleType
 import numpy as np
 import vapoursynth as vs
 
-from .colour import ColourProps, source_colour, to_rgb
+from .colour import UNSPECIFIED, ColourProps, source_colour, to_rgb
 from .files import atomic_write
+from .frames import read_frame
 from .network import SuperSloMo
 from .plugin import T_PROP, superslomo
 from .weights import load_model
@@ -63,7 +64,6 @@ PSNR_CAP_DB = 100.0
 WINDOW_LENGTH = 41
 CROP_SIZE = 160
 _BT709 = 1  # H.273 matrix codes
-_UNSPECIFIED = 2
 _BT709_LIMITED = ColourProps(matrix=_BT709, transfer=_BT709, primaries=_BT709, range=int(vs.RANGE_LIMITED))
 _CLIPS_ENV = "VS_SUPERSLOMO_CLIPS"
 COLOUR_NOTE = (
@@ -170,14 +170,14 @@ def _scoring_colour(clip: vs.VideoNode) -> ColourProps:
     """
     colour = source_colour(clip)
     tag = clip.get_frame(0).props.get("_Matrix")
-    if clip.format.color_family == vs.RGB or (tag is not None and int(tag) != _UNSPECIFIED):
+    if clip.format.color_family == vs.RGB or (tag is not None and int(tag) != UNSPECIFIED):
         return colour
     return replace(colour, matrix=_BT709)
 
 
 def _read(frame: vs.VideoFrame) -> np.ndarray:
     """An RGBS frame as H×W×3 float32, clipped to [0, 1] (conversion overshoots are not the method's fault)."""
-    return np.clip(np.stack([np.asarray(frame[p]) for p in range(3)], axis=-1), 0.0, 1.0)
+    return np.clip(read_frame(frame).transpose(1, 2, 0), 0.0, 1.0)
 
 
 def _repeat(kept: Kept) -> vs.VideoNode:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import vapoursynth as vs
 
-__all__ = ["DEFAULT_SC_THRESHOLD", "DIFF_PROP", "LUMA_WEIGHTS", "is_cut", "luma_diff_clip", "next_frame_clip"]
+__all__ = ["DEFAULT_SC_THRESHOLD", "DIFF_PROP", "LUMA_WEIGHTS", "is_cut", "luma", "luma_diff_clip", "next_frame_clip"]
 
 DIFF_PROP = "PlaneStatsDiff"
 DEFAULT_SC_THRESHOLD = 0.15  # vs-rife's default, so scripts switching filters keep their behaviour
@@ -24,6 +25,11 @@ _LUMA_EXPR = "x {} * y {} * + z {} * +".format(*LUMA_WEIGHTS)
 def next_frame_clip(clip: vs.VideoNode) -> vs.VideoNode:
     """Frame i of the result is frame i+1 of ``clip``; the last frame stands in for itself."""
     return clip if clip.num_frames == 1 else clip[1:] + clip[-1]
+
+
+def luma(frames: np.ndarray) -> np.ndarray:
+    """The same luma for RGB arrays shaped (..., 3, H, W) → (..., H, W), float32."""
+    return np.tensordot(np.asarray(LUMA_WEIGHTS, np.float32), frames, axes=([0], [-3])).astype(np.float32)
 
 
 def luma_diff_clip(clip: vs.VideoNode) -> vs.VideoNode:
