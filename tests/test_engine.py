@@ -66,7 +66,8 @@ def test_out_of_memory_halves_batch_then_tile(
 
     monkeypatch.setattr(Interpolator, "_forward_whole", tight)
     out = eng.interpolate(pair[0], pair[1], TIMES)
-    assert seen[:3] == [(3, 192, 256), (1, 192, 256), (1, 128, 128)]
+    h, w = eng.upload(pair[0], pair[1])[0].shape[-2:]  # 192×256 with its margin
+    assert seen[:3] == [(3, h, w), (1, h, w), (1, 128, 128)]
     assert psnr(out, whole) > 60
     monkeypatch.setattr(Interpolator, "_forward_whole", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError()))
     with pytest.raises(torch.OutOfMemoryError):
@@ -84,3 +85,17 @@ def test_empty_times_and_bad_arguments(pair: list[np.ndarray]) -> None:
     with pytest.raises(EngineError, match="device_index must be an int"):
         engine.select_device("0")  # type: ignore[arg-type]
     assert engine.select_device(-1) == CPU
+
+
+@pytest.mark.parametrize(("warp", "margin"), [("exact", engine.MARGIN), ("legacy", 0)])
+def test_frames_get_a_replicated_margin_with_the_exact_warp_only(warp: str, margin: int) -> None:
+    frame = random_frames(1, 40, 70, seed=1)[0]
+    eng = Interpolator(make_model(warp=warp), CPU)
+    x0, _ = eng.upload(frame, frame)
+    h, w = x0.shape[-2:]
+    assert h % 32 == w % 32 == 0 and h >= 40 + 2 * margin and w >= 70 + 2 * margin
+    assert torch.equal(eng.unpad(x0, 40, 70)[0], torch.from_numpy(frame))
+    if margin:  # the picture's first row and first column, repeated outwards
+        picture = x0[0, :, margin : margin + 40, margin : margin + 70]
+        assert torch.equal(x0[0, :, :margin, margin : margin + 70], picture[:, :1].expand(-1, margin, -1))
+        assert torch.equal(x0[0, :, margin : margin + 40, :margin], picture[:, :, :1].expand(-1, -1, margin))
