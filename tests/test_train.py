@@ -177,3 +177,25 @@ def test_command_line_trains_and_reports_bad_settings(
     if not torch.cuda.is_available():
         assert main([*common, "--device", "cuda", "--checkpoint", str(tmp_path / "cuda.pt")]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_fine_tuning_starts_from_the_given_weights_and_chains_provenance(
+    tmp_path: Path, folders: tuple[Path, Path | None]
+) -> None:
+    base = tiny_config(tmp_path / "base", folders, steps=1)
+    train(base)
+    start = load_model(base.out or "")[0].state_dict()
+    tuned = tiny_config(tmp_path / "tuned", folders, init=base.out, lr=1e-12, warmup=0)
+    first = train(tuned, until=1)
+    # With a negligible learning rate the weights stay those of the start file (fp16 as it was saved).
+    weights = load_checkpoint(tuned.checkpoint or "")["model"]
+    assert all(torch.allclose(weights[k], start[k], atol=1e-6) for k in start)
+    assert first.history[0]["total"] < 1e6
+    resumed = train(tuned, resume=True)  # the checkpoint, not the start file, holds the weights now
+    info = load_model(resumed.out or "")[1]
+    assert info.provenance.startswith("fine-tuned from trained.safetensors [trained by vs_superslomo.train")
+    wrong = tiny_config(tmp_path / "wrong", folders, init=base.out, width=TINY_WIDTH * 2)
+    with pytest.raises(ValueError, match=r"--init .* is width"):
+        train(wrong)
+    with pytest.raises(ValueError, match=r"--init: .*no such weights file"):
+        train(tiny_config(tmp_path / "missing", folders, init=str(tmp_path / "none.safetensors")))

@@ -31,7 +31,7 @@ from . import data
 from .files import atomic_write
 from .network import SuperSloMo
 from .warp import WARPS, Warp, backwarp
-from .weights import save_model
+from .weights import WeightsError, load_model, save_model
 
 __all__ = [
     "DEFAULT_HOLDOUT",
@@ -111,6 +111,7 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; 1 is far faster on a CPU other jobs are using
     seed: int = 0
     vgg: str | None = None  # torchvision-style VGG16 state dict (features.N.weight)
+    init: str | None = None  # weights file to start from (fine-tuning) instead of random weights
     progress: bool = True
 
     def check(self) -> None:
@@ -443,13 +444,32 @@ class TrainResult:
 
 def _provenance(config: TrainConfig, train_data: TrainData, step: int, elapsed: float, device: torch.device) -> str:
     vgg = ", VGG16 perceptual loss" if config.vgg else ""
+    start = f"fine-tuned from {Path(config.init).name} [{_init_provenance(config.init)}]" if config.init else "trained"
     return (
-        f"trained by vs_superslomo.train: {train_data.description}; validation on {train_data.validation_source}; "
+        f"{start} by vs_superslomo.train: {train_data.description}; validation on {train_data.validation_source}; "
         f"held out: {', '.join(config.holdout) or 'none'}; {step} steps, batch {config.batch}, {config.crop} px crops, "
         f"Adam lr {config.lr:g} ({config.schedule}), flow supervision {config.flow_weight:g} fading out{vgg}; "
         f"width {config.width:g}, warp {config.warp}; hardware: {hardware_name(device)}; "
         f"training time {elapsed / 3600:.2f} h"
     )
+
+
+def _init_provenance(path: str) -> str:
+    return load_model(path)[1].provenance or "no provenance recorded"
+
+
+def _load_init(model: SuperSloMo, path: str) -> None:
+    """Start from the weights in ``path`` (same width and warp as the run), for fine-tuning."""
+    try:
+        start, info = load_model(path)
+    except WeightsError as exc:
+        raise ValueError(f"--init: {exc}") from exc
+    if (info.width, info.warp) != (model.width, model.warp):
+        raise ValueError(
+            f"--init {path} is width {info.width:g}, warp {info.warp}; this run is width {model.width:g}, warp "
+            f"{model.warp}: pass --width {info.width:g} --warp {info.warp}, or start from random weights"
+        )
+    model.load_state_dict(start.state_dict())
 
 
 def train(
@@ -489,6 +509,9 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     step, elapsed, val_psnr = 0, 0.0, None
+    if config.init and not resume:  # a resumed run has the fine-tuned weights in its checkpoint
+        _load_init(model, config.init)
+        model.to(device)
     if resume and ckpt_path is not None:
         state = load_checkpoint(ckpt_path)
         saved = state["config"]
@@ -643,6 +666,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is much faster on a busy CPU)")
     p.add_argument("--vgg", help="VGG16 state dict (torchvision keys) for the perceptual loss")
+    p.add_argument("--init", help="weights to fine-tune (same width and warp) instead of random weights")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
