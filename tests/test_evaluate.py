@@ -48,10 +48,18 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(
-    clips: Path, name: str, start: int, ks: list[int], *, models: dict[str, SuperSloMo] | None = None, flowfps: bool
+    clips: Path,
+    name: str,
+    start: int,
+    ks: list[int],
+    *,
+    models: dict[str, SuperSloMo] | None = None,
+    flowfps: bool,
+    dis_flow: bool = False,
 ) -> list[ev.ClipResult]:
     window = ev.Window(name, f"{name}.y4m", start)
-    results, _ = ev.evaluate([(window, clips / window.file)], ks, ev.build_methods(models, flowfps=flowfps))
+    methods = ev.build_methods(models, flowfps=flowfps, dis_flow=dis_flow)
+    results, _ = ev.evaluate([(window, clips / window.file)], ks, methods)
     return results
 
 
@@ -155,3 +163,19 @@ def test_main_writes_tables_json_and_plots(clips: Path, tmp_path: Path, capsys: 
 def test_main_reports_usage_errors_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert ev.main(["--clips", str(tmp_path), "--no-superslomo"]) == 1
     assert "holds none of the default clips; name windows with --only FILE@START" in capsys.readouterr().err
+
+
+def test_dis_flow_diagnostic_feeds_the_interpolation_net_classical_flows(clips: Path) -> None:
+    """An interpolation net that adds nothing (zero residuals, equal visibility) turns DIS flows into a
+    motion-compensated blend: exact on flat frames (zero flow), far above blend on a moving texture."""
+    model = make_model()
+    for parameter in model.interp.conv3.parameters():
+        parameter.data.zero_()
+    models = {"tiny": model}
+    ramp, texture = (
+        _run(clips, name, start, [2], models=models, flowfps=False, dis_flow=True)[0]
+        for name, start in (("ramp", RAMP_START), ("tex", 0))
+    )
+    assert [s.frame for s in ramp.scores["tiny+dis"]] == [s.frame for s in ramp.scores["blend"]]
+    assert min(s.psnr for s in ramp.scores["tiny+dis"]) > 60
+    assert texture.mean("tiny+dis", "psnr") > texture.mean("blend", "psnr") + 3

@@ -6,6 +6,8 @@ frame is scored against the real one with RGB PSNR and SSIM (:data:`COLOUR_NOTE`
 clip's score is the mean over its dropped frames. Methods: ``repeat`` (the previous kept frame), ``blend``
 (linear cross-fade with std.Merge, on that RGB), ``flowfps`` (mvtools FlowFPS on YUV444P8 made from that RGB
 with BT.709) and Super SloMo models by name (the filter at factor k on that RGB, scene-cut check on).
+With ``dis_flow``, also ``NAME+dis`` per model: its interpolation network fed OpenCV DIS flows instead of
+its flow network's, a diagnostic that tells which of the two networks falls short.
 
 Identical frames have an infinite PSNR; it is capped at :data:`PSNR_CAP_DB` (MSE floored at 1e-10) so
 means stay finite.
@@ -18,6 +20,7 @@ most motion, ground truth beside every method but repeat).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -30,11 +33,13 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import torch
 import vapoursynth as vs
 
 from .colour import UNSPECIFIED, ColourProps, source_colour, to_rgb
+from .engine import Interpolator
 from .files import atomic_write
-from .frames import read_frame
+from .frames import clip_from_arrays, read_frame
 from .network import SuperSloMo
 from .plugin import T_PROP, superslomo
 from .weights import load_model
@@ -214,13 +219,41 @@ def _model_method(model: SuperSloMo, device_index: int | None) -> Rebuild:
     return rebuild
 
 
+def _dis_flow_method(model: SuperSloMo) -> Rebuild:
+    """The model's interpolation network with DIS flows (CPU, no scene-cut check): a diagnostic."""
+    from .data import dis_flow  # OpenCV is only an evaluation and training dependency
+
+    engine = Interpolator(model, torch.device("cpu"))
+
+    def rebuild(kept: Kept) -> vs.VideoNode:
+        frames = [read_frame(f) for f in kept.rgb.frames()]
+        h, w = frames[0].shape[1:]
+        times = torch.tensor([p / kept.k for p in range(1, kept.k)])
+        n = len(times)
+        out: list[np.ndarray] = []
+        for a, b in itertools.pairwise(frames):
+            x0, x1 = engine.upload(a, b)  # padded as the filter pads them
+            flows = [
+                torch.from_numpy(f)[None].expand(n, -1, -1, -1) for f in dis_flow(x0[0].numpy(), x1[0].numpy())[:2]
+            ]
+            with engine.inference():
+                i0, i1 = (model.normalize(x).expand(n, -1, -1, -1) for x in (x0, x1))
+                mid = (model.synthesize(i0, i1, *flows, times) + model.mean).clamp(0, 1)
+            out += [a, *engine.unpad(mid, h, w).numpy()]
+        return clip_from_arrays([*out, frames[-1]])
+
+    return rebuild
+
+
 def build_methods(
     models: Mapping[str, SuperSloMo] | None = None,
     *,
     flowfps: bool = True,
     device_index: int | None = None,
+    dis_flow: bool = False,
 ) -> dict[str, Rebuild]:
-    """repeat, blend, flowfps (unless turned off) and one method per named model, in that order."""
+    """repeat, blend, flowfps (unless turned off), one method per named model, then (``dis_flow``) one
+    ``NAME+dis`` per model: its interpolation network with DIS flows."""
     methods: dict[str, Rebuild] = {"repeat": _repeat, "blend": _blend}
     if flowfps:
         if not hasattr(vs.core, "mv"):
@@ -230,6 +263,8 @@ def build_methods(
         if name in methods:
             raise ValueError(f"model name {name!r} is taken by a baseline; name it something else")
         methods[name] = _model_method(model, device_index)
+    if dis_flow:
+        methods |= {f"{name}+dis": _dis_flow_method(model) for name, model in (models or {}).items()}
     return methods
 
 
@@ -538,6 +573,11 @@ def _parser() -> argparse.ArgumentParser:
         help="another model (repeatable)",
     )
     p.add_argument("--no-flowfps", action="store_true", help="skip mvtools FlowFPS")
+    p.add_argument(
+        "--dis-flow",
+        action="store_true",
+        help="also each model's interpolation net fed OpenCV DIS flows (NAME+dis): is the flow net the weak part?",
+    )
     p.add_argument("--clips", type=Path, metavar="DIR", help=f"folder of clips (default: ${_CLIPS_ENV})")
     p.add_argument(
         "--only", metavar="NAMES", help="comma list: default window names (NAME or NAME@START) or FILE@START"
@@ -567,7 +607,7 @@ def _run(args: argparse.Namespace) -> str:
         if name in models:
             raise ValueError(f"--extra {name}=...: the name is used twice; give each model its own")
         models[name] = load_model(path)[0]
-    methods = build_methods(models, flowfps=not args.no_flowfps, device_index=args.device)
+    methods = build_methods(models, flowfps=not args.no_flowfps, device_index=args.device, dis_flow=args.dis_flow)
     results, show = evaluate(windows, args.k, methods, log=lambda line: print(line, file=sys.stderr, flush=True))
     return write_outputs(results, show, args.out)
 
