@@ -470,6 +470,7 @@ def _load_init(model: SuperSloMo, path: str) -> None:
             f"{model.warp}: pass --width {info.width:g} --warp {info.warp}, or start from random weights"
         )
     model.load_state_dict(start.state_dict())
+    model.mean.copy_(start.mean)  # not in the state dict; the file's own mean goes with its weights
 
 
 def train(
