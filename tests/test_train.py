@@ -191,7 +191,10 @@ def test_fine_tuning_starts_from_the_given_weights_and_chains_provenance(
     weights = load_checkpoint(tuned.checkpoint or "")["model"]
     assert all(torch.allclose(weights[k], start[k], atol=1e-6) for k in start)
     assert first.history[0]["total"] < 1e6
-    resumed = train(tuned, resume=True)  # the checkpoint, not the start file, holds the weights now
+    # The checkpoint, not the start file, holds the weights and the start's provenance now: move it away.
+    moved = Path(base.out or "").rename(tmp_path / "moved.safetensors")
+    resumed = train(tuned, resume=True)
+    moved.rename(base.out or "")
     info = load_model(resumed.out or "")[1]
     assert info.provenance.startswith("fine-tuned from trained.safetensors [trained by vs_superslomo.train")
     wrong = tiny_config(tmp_path / "wrong", folders, init=base.out, width=TINY_WIDTH * 2)

@@ -442,9 +442,12 @@ class TrainResult:
     out: Path | None = None
 
 
-def _provenance(config: TrainConfig, train_data: TrainData, step: int, elapsed: float, device: torch.device) -> str:
+def _provenance(
+    config: TrainConfig, train_data: TrainData, step: int, elapsed: float, device: torch.device, init: str | None
+) -> str:
+    """The exported file's provenance; ``init`` is the provenance of the weights fine-tuned (``config.init``)."""
     vgg = ", VGG16 perceptual loss" if config.vgg else ""
-    start = f"fine-tuned from {Path(config.init).name} [{_init_provenance(config.init)}]" if config.init else "trained"
+    start = f"fine-tuned from {Path(config.init).name} [{init}]" if config.init else "trained"
     return (
         f"{start} by vs_superslomo.train: {train_data.description}; validation on {train_data.validation_source}; "
         f"held out: {', '.join(config.holdout) or 'none'}; {step} steps, batch {config.batch}, {config.crop} px crops, "
@@ -454,12 +457,8 @@ def _provenance(config: TrainConfig, train_data: TrainData, step: int, elapsed: 
     )
 
 
-def _init_provenance(path: str) -> str:
-    return load_model(path)[1].provenance or "no provenance recorded"
-
-
-def _load_init(model: SuperSloMo, path: str) -> None:
-    """Start from the weights in ``path`` (same width and warp as the run), for fine-tuning."""
+def _start_from(model: SuperSloMo, path: str) -> str:
+    """Load the weights in ``path`` (same width and warp as the run) into ``model``; their provenance."""
     try:
         start, info = load_model(path)
     except WeightsError as exc:
@@ -471,6 +470,7 @@ def _load_init(model: SuperSloMo, path: str) -> None:
         )
     model.load_state_dict(start.state_dict())
     model.mean.copy_(start.mean)  # not in the state dict; the file's own mean goes with its weights
+    return info.provenance or "no provenance recorded"
 
 
 def train(
@@ -510,9 +510,10 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     step, elapsed, val_psnr = 0, 0.0, None
+    # Read once at the start and kept in checkpoints: the export never needs the --init file again.
+    init_provenance: str | None = None
     if config.init and not resume:  # a resumed run has the fine-tuned weights in its checkpoint
-        _load_init(model, config.init)
-        model.to(device)
+        init_provenance = _start_from(model, config.init)
     if resume and ckpt_path is not None:
         state = load_checkpoint(ckpt_path)
         saved = state["config"]
@@ -526,6 +527,9 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
         if state["scaler"]:  # empty when saved by a disabled (CPU) scaler
             scaler.load_state_dict(state["scaler"])
         step, elapsed, val_psnr = state["step"], state["elapsed"], state["val_psnr"]
+        init_provenance = state.get("init_provenance")
+        if config.init and init_provenance is None:  # a checkpoint written before it kept this
+            init_provenance = _start_from(SuperSloMo(config.width, config.warp), config.init)
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -552,6 +556,7 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
             "val_psnr": val_psnr,
             "rng": rng,
             "config": _config_dict(config),
+            "init_provenance": init_provenance,
         }
         _save_checkpoint(ckpt_path, state)
 
@@ -609,7 +614,7 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
         out = Path(config.out)
         if val_psnr is None:
             val_psnr = evaluate(model, train_data.validation, device)
-        provenance = _provenance(config, train_data, step, elapsed, device)
+        provenance = _provenance(config, train_data, step, elapsed, device, init_provenance)
         save_model(model, out, half=True, provenance=f"{provenance}; validation PSNR {val_psnr:.2f} dB")
         _log(config, f"exported {out} (validation PSNR {val_psnr:.2f} dB on {train_data.validation_source})")
     return TrainResult(start_step, step, val_psnr, elapsed, history, out)
