@@ -229,12 +229,6 @@ class Clip:
     frames: np.ndarray
     fps: float
 
-    @property
-    def diffs(self) -> np.ndarray:
-        """Mean absolute luma difference of each consecutive pair, (N − 1,)."""
-        y = luma(self.frames)
-        return np.abs(np.diff(y, axis=0)).mean(axis=(1, 2))
-
 
 def list_videos(folder: str | Path) -> list[Path]:
     root = Path(folder)
@@ -308,22 +302,22 @@ def valid_windows(
     cut_threshold: float = DEFAULT_CUT_THRESHOLD,
     min_motion: float = 0.004,
     hold_ratio: float = 0.1,
-    diffs: np.ndarray | None = None,
+    y: np.ndarray | None = None,
 ) -> list[int]:
     """Start indices of ``window``-frame windows that are usable for training.
 
     Dropped: windows spanning a scene cut (a consecutive luma difference above ``cut_threshold``), nearly
     static ones (first-to-last mean luma difference below ``min_motion``) and ones holding a repeated
     frame (a consecutive difference below ``hold_ratio`` × the window's largest): animation on twos or
-    duplicated frames would give the target a wrong time t.
+    duplicated frames would give the target a wrong time t. ``y`` is the clip's luma, when the caller has it.
     """
     if window < 3:
         raise ValueError(f"window must be at least 3 frames (I0, a target, I1), got {window}")
-    d = clip.diffs if diffs is None else diffs
     n = len(clip.frames)
     if n < window:
         return []
-    y = luma(clip.frames)
+    y = luma(clip.frames) if y is None else y
+    d = np.abs(np.diff(y, axis=0)).mean(axis=(1, 2))
     span = window - 1
     ends = np.abs(y[span:] - y[:-span]).mean(axis=(1, 2))
     starts = []
@@ -398,7 +392,8 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
         self.pseudo_flow, self.augmentation = pseudo_flow, augmentation
         self.windows: list[list[_Window]] = []
         for c, clip in enumerate(self.clips):
-            stride, diffs = _stride(clip.fps, base_fps), clip.diffs
+            # Luma once per clip, not once per window length.
+            stride, y = _stride(clip.fps, base_fps), luma(clip.frames)
             found = []
             for w in sorted(set(windows)):
                 span = (w - 1) * stride
@@ -408,7 +403,7 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
                     cut_threshold=cut_threshold,
                     min_motion=min_motion,
                     hold_ratio=hold_ratio,
-                    diffs=diffs,
+                    y=y,
                 )
                 found += [_Window(c, s, span) for s in starts]
             if found:
