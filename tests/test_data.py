@@ -197,6 +197,11 @@ def test_real_windows_drop_cuts_holds_and_static_and_give_the_right_t(tmp_path: 
     assert np.abs(clip.frames - np.stack(frames)).mean() < 0.01
     assert data.valid_windows(clip, 3) == [0, 1, 2, 3, 4, 7]  # 5, 6 cross the cut; 8 holds; 9 is static
     assert data.valid_windows(clip, 5) == [0, 1, 2]
+    # A caller's luma (the dataset computes it once per clip) is what decides: the same windows for the
+    # clip's own, none for a static one.
+    y = data.luma(clip.frames)
+    assert data.valid_windows(clip, 5, y=y) == [0, 1, 2]
+    assert data.valid_windows(clip, 5, y=np.zeros_like(y)) == []
     ds = data.RealWindowDataset([clip], 64, windows=(3, 5), pseudo_flow=False, augmentation=data.Augment.none())
     spans = set()
     for index in range(40):
