@@ -23,7 +23,7 @@ from vs_superslomo.train import (
     main,
     train,
 )
-from vs_superslomo.weights import load_model
+from vs_superslomo.weights import load_model, save_model
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -184,7 +184,11 @@ def test_fine_tuning_starts_from_the_given_weights_and_chains_provenance(
 ) -> None:
     base = tiny_config(tmp_path / "base", folders, steps=1)
     train(base)
-    start = load_model(base.out or "")[0].state_dict()
+    # A start file whose mean is not the default: the mean must travel with its weights, resumes included.
+    start_model, start_info = load_model(base.out or "")
+    start_model.mean.fill_(0.5)
+    save_model(start_model, base.out or "", half=True, provenance=start_info.provenance)
+    start = start_model.state_dict()
     tuned = tiny_config(tmp_path / "tuned", folders, init=base.out, lr=1e-12, warmup=0)
     first = train(tuned, until=1)
     # With a negligible learning rate the weights stay those of the start file (fp16 as it was saved).
@@ -195,7 +199,8 @@ def test_fine_tuning_starts_from_the_given_weights_and_chains_provenance(
     moved = Path(base.out or "").rename(tmp_path / "moved.safetensors")
     resumed = train(tuned, resume=True)
     moved.rename(base.out or "")
-    info = load_model(resumed.out or "")[1]
+    resumed_model, info = load_model(resumed.out or "")
+    assert torch.allclose(resumed_model.mean, torch.full((1, 3, 1, 1), 0.5))
     assert info.provenance.startswith("fine-tuned from trained.safetensors [trained by vs_superslomo.train")
     wrong = tiny_config(tmp_path / "wrong", folders, init=base.out, width=TINY_WIDTH * 2)
     with pytest.raises(ValueError, match=r"--init .* is width"):

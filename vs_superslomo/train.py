@@ -527,9 +527,14 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
         if state["scaler"]:  # empty when saved by a disabled (CPU) scaler
             scaler.load_state_dict(state["scaler"])
         step, elapsed, val_psnr = state["step"], state["elapsed"], state["val_psnr"]
+        # The mean is not in the state dict: without this a resumed fine-tune went back to the default mean.
         init_provenance = state.get("init_provenance")
-        if config.init and init_provenance is None:  # a checkpoint written before it kept this
-            init_provenance = _start_from(SuperSloMo(config.width, config.warp), config.init)
+        if config.init and init_provenance is None:  # a checkpoint written before it kept these two
+            start = SuperSloMo(config.width, config.warp)
+            init_provenance = _start_from(start, config.init)
+            model.mean.copy_(start.mean)
+        if "mean" in state:
+            model.mean.copy_(torch.tensor(state["mean"]).view_as(model.mean))
         torch.set_rng_state(state["rng"]["torch"])
         if device.type == "cuda" and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -557,6 +562,7 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
             "rng": rng,
             "config": _config_dict(config),
             "init_provenance": init_provenance,
+            "mean": model.mean.flatten().tolist(),
         }
         _save_checkpoint(ckpt_path, state)
 
