@@ -19,16 +19,17 @@ def test_run_bench_times_all_three_methods() -> None:
     assert result.e2e_vs_network == pytest.approx(result.seconds["network"] / result.seconds["e2e"])
     assert all(peak > 0 for peak in result.peak_host_mib.values())
     row = bench.table([result]).splitlines()[-1]
-    assert row.startswith("| 64×32 | 4× | 0.0625 | cpu | fp32 |")
+    assert row.startswith("| 64×32 | 4× | 0.0625 | net | cpu | fp32 |")
 
 
 def test_main_prints_a_table_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
     argv = ["--size", "32x32", "--factor", "2", "--width", "0.0625", "--pairs", "1", "--reps", "1", "--json", str(out)]
-    assert bench.main(argv) == 0
+    assert bench.main([*argv, "--flow", "net", "dis"]) == 0
     assert "e2e / network" in capsys.readouterr().out
-    [entry] = json.loads(out.read_text())
-    assert entry["output_frames"] == 4 and entry["factor"] == 2 and "e2e_vs_reference" in entry
+    entries = json.loads(out.read_text())
+    assert [e["flow"] for e in entries] == ["net", "dis"]
+    assert all(e["output_frames"] == 4 and e["factor"] == 2 and "e2e_vs_reference" in e for e in entries)
     with pytest.raises(SystemExit):
         bench.main(["--size", "big"])
 

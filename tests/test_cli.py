@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import vapoursynth as vs
-from conftest import make_model
+from conftest import clip_from_arrays, make_model, random_frames
 
 from vs_superslomo import transcode
 from vs_superslomo.cli import main
@@ -216,6 +216,21 @@ def test_without_ffmpeg_a_lossless_y4m_is_written(tmp_path: Path, weights: str) 
     back = vs.core.bs.VideoSource(str(summary.output), cachemode=0)
     assert (back.num_frames, back.fps_num, back.fps_den, back.format.id) == (10, 20, 1, vs.YUV420P8)
     assert any("ffmpeg not found" in line for line in logs) and any("encode it with: ffmpeg" in line for line in logs)
+
+
+def test_flow_option_reaches_the_filter(tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "moving.y4m"
+    rgb = clip_from_arrays(random_frames(3, 32, 48, seed=5, grain=4), fps=(10, 1))
+    with open(src, "wb") as fh:
+        vs.core.resize.Bicubic(rgb, format=vs.YUV444P8, matrix_s="709").output(fh, y4m=True)
+    outputs = {}
+    for flow in ("net", "dis"):
+        job = Job(src, tmp_path / f"{flow}.y4m", model=weights, flow=flow, ffmpeg=None, progress=False)
+        outputs[flow] = run_job(job, log=lambda _: None).output.read_bytes()
+    assert outputs["net"] != outputs["dis"]
+    with pytest.raises(SystemExit):
+        main([str(src), "-o", str(tmp_path / "x.y4m"), "--flow", "raft"])
+    assert "invalid choice: 'raft'" in capsys.readouterr().err
 
 
 # --- errors -------------------------------------------------------------------------------------------

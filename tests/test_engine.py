@@ -29,9 +29,11 @@ def psnr(a: Tensor, b: Tensor) -> float:
     return float(10 * torch.log10(1 / ((a - b) ** 2).mean()))
 
 
-@pytest.mark.parametrize("tile", [128, 160])
-def test_tiles_leave_no_visible_seam(pair: list[np.ndarray], whole: Tensor, tile: int) -> None:
-    tiled = Interpolator(make_model(), CPU, tile=tile).interpolate(pair[0], pair[1], TIMES)
+@pytest.mark.parametrize(("tile", "flow"), [(128, "net"), (160, "net"), (128, "dis")])
+def test_tiles_leave_no_visible_seam(pair: list[np.ndarray], whole: Tensor, tile: int, flow: str) -> None:
+    if flow == "dis":  # each tile cuts its part out of the whole frame's DIS flows
+        whole = Interpolator(make_model(), CPU, flow="dis").interpolate(pair[0], pair[1], TIMES)
+    tiled = Interpolator(make_model(), CPU, tile=tile, flow=flow).interpolate(pair[0], pair[1], TIMES)  # type: ignore[arg-type]
     assert tiled.shape == whole.shape
     # Below two 8-bit code values everywhere, seams included, and far below anything visible on average.
     assert (tiled - whole).abs().max() < 2 / 255
@@ -58,11 +60,13 @@ def test_out_of_memory_halves_batch_then_tile(
     original = Interpolator._forward_whole
     seen: list[tuple[int, int, int]] = []
 
-    def tight(self: Interpolator, x0: Tensor, x1: Tensor, times: list[float], batch: int) -> Tensor:
+    def tight(
+        self: Interpolator, x0: Tensor, x1: Tensor, times: list[float], batch: int, flows: tuple[Tensor, Tensor] | None
+    ) -> Tensor:
         seen.append((batch, *x0.shape[-2:]))
         if batch > 1 or max(x0.shape[-2:]) > 128:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return original(self, x0, x1, times, batch)
+        return original(self, x0, x1, times, batch, flows)
 
     monkeypatch.setattr(Interpolator, "_forward_whole", tight)
     out = eng.interpolate(pair[0], pair[1], TIMES)

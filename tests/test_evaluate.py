@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,7 @@ core = vs.core
 pytestmark = pytest.mark.skipif(not hasattr(core, "bs"), reason="the bestsource plugin is not installed")
 HAS_MVTOOLS = hasattr(core, "mv")
 needs_mvtools = pytest.mark.skipif(not HAS_MVTOOLS, reason="the mvtools plugin is not installed")
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not on PATH")
 
 RAMP_START = 3  # frames before the window differ, so a window read from the wrong start breaks the ramp
 RAMP_STEP = 4  # luma codes per frame: limited-range RGB moves 4/219 a frame
@@ -55,10 +57,11 @@ def _run(
     *,
     models: dict[str, SuperSloMo] | None = None,
     flowfps: bool,
-    dis_flow: bool = False,
+    minterpolate: bool = False,
+    flows: tuple[str, ...] = ("auto",),
 ) -> list[ev.ClipResult]:
     window = ev.Window(name, f"{name}.y4m", start)
-    methods = ev.build_methods(models, flowfps=flowfps, dis_flow=dis_flow)
+    methods = ev.build_methods(models, flowfps=flowfps, minterpolate=minterpolate, flows=flows)
     results, _ = ev.evaluate([(window, clips / window.file)], ks, methods)
     return results
 
@@ -126,6 +129,19 @@ def test_flowfps_is_aligned_and_beats_blend_on_motion(clips: Path) -> None:
     assert texture[0].mean("flowfps", "psnr") > texture[0].mean("blend", "psnr") + 6
 
 
+@needs_ffmpeg
+@pytest.mark.parametrize("k", [2, 4])
+def test_minterpolate_is_aligned_and_beats_blend_on_motion(clips: Path, k: int) -> None:
+    ramp, texture = (
+        _run(clips, name, start, [k], flowfps=False, minterpolate=True)[0]
+        for name, start in (("ramp", RAMP_START), ("tex", 0))
+    )
+    # Flat frames: one frame off would be RAMP_STEP codes away; the last interval is scored too.
+    assert [s.frame for s in ramp.scores["minterpolate"]] == [s.frame for s in ramp.scores["blend"]]
+    assert min(s.psnr for s in ramp.scores["minterpolate"]) > 45
+    assert texture.mean("minterpolate", "psnr") > texture.mean("blend", "psnr") + 2  # 16 px blocks on 64×48
+
+
 def test_superslomo_method_runs_with_a_tiny_model(clips: Path) -> None:
     (result,) = _run(clips, "tex", 0, [4], models={"tiny": make_model()}, flowfps=False)
     scores = result.scores["tiny"]
@@ -165,7 +181,7 @@ def test_main_reports_usage_errors_in_one_line(tmp_path: Path, capsys: pytest.Ca
     assert "holds none of the default clips; name windows with --only FILE@START" in capsys.readouterr().err
 
 
-def test_dis_flow_diagnostic_feeds_the_interpolation_net_classical_flows(clips: Path) -> None:
+def test_each_model_runs_with_each_flow_source_asked_for(clips: Path) -> None:
     """An interpolation net that adds nothing (zero residuals, equal visibility) turns DIS flows into a
     motion-compensated blend: exact on flat frames (zero flow), far above blend on a moving texture."""
     model = make_model()
@@ -173,9 +189,11 @@ def test_dis_flow_diagnostic_feeds_the_interpolation_net_classical_flows(clips: 
         parameter.data.zero_()
     models = {"tiny": model}
     ramp, texture = (
-        _run(clips, name, start, [2], models=models, flowfps=False, dis_flow=True)[0]
+        _run(clips, name, start, [2], models=models, flowfps=False, flows=("auto", "dis"))[0]
         for name, start in (("ramp", RAMP_START), ("tex", 0))
     )
+    assert set(ramp.scores) == {"repeat", "blend", "tiny", "tiny+dis"}
     assert [s.frame for s in ramp.scores["tiny+dis"]] == [s.frame for s in ramp.scores["blend"]]
     assert min(s.psnr for s in ramp.scores["tiny+dis"]) > 60
     assert texture.mean("tiny+dis", "psnr") > texture.mean("blend", "psnr") + 3
+    assert texture.mean("tiny+dis", "psnr") != texture.mean("tiny", "psnr")  # auto is the flow net here

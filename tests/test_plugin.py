@@ -17,7 +17,7 @@ from conftest import clip_from_arrays, make_model, random_frames, read_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vs_superslomo import SuperSloMo, superslomo
+from vs_superslomo import SuperSloMo, scenechange, superslomo
 from vs_superslomo.timing import Timing
 
 MODEL = make_model()
@@ -102,6 +102,19 @@ def test_scene_cut_outputs_copy_the_nearest_source_frame() -> None:
     assert plain.get_frame(5).props["SuperSloMoT"] == 0.25
     lenient = superslomo(clip, 4, sc_threshold=1.0, model=MODEL)
     assert lenient.get_frame(5).props["SuperSloMoT"] == 0.25
+
+
+def test_large_motion_is_not_a_cut() -> None:
+    """A fine texture moving 8 px changes the picture more than the cut threshold, but motion compensation
+    brings it back: interpolated. The same change as a new picture stays a cut."""
+    big = random_frames(1, 96, 112, seed=6, grain=3)[0]
+    moved = [np.ascontiguousarray(big[:, 8:88, s : s + 96]) for s in (12, 4)]
+    other = random_frames(1, 80, 96, seed=7, grain=3)[0]
+    for frames, interpolated in ((moved, True), ([moved[0], other], False)):
+        diff = float(np.abs(scenechange.luma(frames[1]) - scenechange.luma(frames[0])).mean())
+        assert diff > scenechange.DEFAULT_SC_THRESHOLD  # a cut by the plain difference
+        out = superslomo(clip_from_arrays(frames), 2, model=MODEL)
+        assert (out.get_frame(1).props["SuperSloMoT"] == 0.5) is interpolated
 
 
 @pytest.mark.parametrize(("props", "pair"), [({0: {"_SceneChangeNext": 1}}, 0), ({2: {"_SceneChangePrev": 1}}, 1)])

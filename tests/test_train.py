@@ -207,3 +207,33 @@ def test_fine_tuning_starts_from_the_given_weights_and_chains_provenance(
         train(wrong)
     with pytest.raises(ValueError, match=r"--init: .*no such weights file"):
         train(tiny_config(tmp_path / "missing", folders, init=str(tmp_path / "none.safetensors")))
+
+
+def test_dis_runs_train_the_interpolation_net_alone_on_dis_flows(
+    tmp_path: Path, folders: tuple[Path, Path | None]
+) -> None:
+    donor = tmp_path / "donor.safetensors"
+    save_model(make_model(seed=5), donor, provenance="donor weights", half=True)  # as exports are
+    config = tiny_config(tmp_path, folders, flow="dis", flow_net=str(donor), lr=1e-2)
+    result = train(config)
+    assert {"l1", "warp"} <= set(result.history[0]) and not {"smooth", "flow"} & set(result.history[0])
+    model, info = load_model(result.out or "")
+    assert info.flow == model.flow_source == "dis"
+    assert "on DIS flows" in info.provenance and "donor weights" in info.provenance
+    # The flow net is the donor's, untouched; the interpolation net trained from a zero output layer.
+    donor_flow = load_model(donor)[0].flow.state_dict()
+    assert all(torch.equal(v, donor_flow[k]) for k, v in model.flow.state_dict().items())
+    assert model.interp.conv3.weight.abs().sum() > 0
+    with pytest.raises(ValueError, match="flow_net is for --flow dis runs"):
+        train(tiny_config(tmp_path / "net", folders, flow_net=str(donor)))
+    with pytest.raises(ValueError, match=r"flow dis; this run asks for .* flow net"):
+        train(tiny_config(tmp_path, folders, flow="net", checkpoint=config.checkpoint), resume=True)
+
+
+def test_dis_validation_and_samples_carry_dis_flows_of_the_whole_frame(photos: list[np.ndarray]) -> None:
+    ds = data.SyntheticDataset(photos, 64, max_motion=6, dis_flows=True)
+    sample = ds.sample(0)
+    f01, f10, _ = data.dis_flow(sample.i0, sample.i1)
+    assert np.array_equal(sample.flow01, f01) and np.array_equal(sample.flow10, f10)
+    exact = data.SyntheticDataset(photos, 64, max_motion=6).sample(0)
+    assert not np.array_equal(exact.flow01, f01)

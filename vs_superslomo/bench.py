@@ -5,7 +5,7 @@ Three ways to produce the same output frames of a clip, timed in one run with al
 - ``e2e``: ``superslomo`` through VapourSynth, frames requested as vspipe requests them
   (``VideoNode.output`` with ``core.num_threads`` frames in flight), colour planes in and out;
 - ``network``: the network alone on frames already on the device, flow once per pair and every t of the
-  pair in batched forwards (the ceiling on this device);
+  pair in batched forwards (the ceiling on this device); with ``flow="dis"`` DIS runs once per pair too;
 - ``reference``: flow once per pair, then one plain forward per t at batch 1, as the original converter
   does (the engine also computes the t-independent part of the interpolation net once per pair).
 
@@ -33,6 +33,7 @@ import torch
 
 from .engine import Interpolator, select_device
 from .files import atomic_write
+from .flow import FLOW_SOURCES, FlowSource
 from .frames import clip_from_arrays
 from .network import SuperSloMo
 from .plugin import superslomo
@@ -104,6 +105,7 @@ class BenchResult:
     height_px: int
     factor: int
     net_width: float
+    flow: str
     device: str
     precision: str
     pairs: int
@@ -139,8 +141,10 @@ def run_bench(
     reps: int = 3,
     batch_size: int | None = None,
     seed: int = 0,
+    flow: FlowSource = "net",
 ) -> BenchResult:
-    """Time the three methods on ``pairs`` source pairs of random-weight frames of ``size`` (w, h)."""
+    """Time the three methods on ``pairs`` source pairs of random-weight frames of ``size`` (w, h), with
+    motion from the flow net or from DIS (``flow``)."""
     device = select_device(device_index)
     torch.manual_seed(seed)
     model = SuperSloMo(width=width).eval()
@@ -149,25 +153,31 @@ def run_bench(
         raise RuntimeError("bench frames look like a scene cut: the filter would skip them")  # never measure that
     clip = clip_from_arrays(frames, fps=(25, 1))
     timing = Timing(len(frames), Fraction(factor))
-    engine = Interpolator(model, device, fp16=fp16, batch_size=batch_size)
+    engine = Interpolator(model, device, fp16=fp16, batch_size=batch_size, flow=flow)
     uploaded = [engine.upload(frames[i], frames[i + 1]) for i in range(pairs)]
+
+    def flows(i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return engine.flows(frames[i], frames[i + 1])
+
     times = [[float(t) for t in timing.pair_times(i)] for i in range(pairs)]
 
     def e2e() -> None:
         # A fresh filter each time: nothing may come from an earlier repetition's cache.
-        out = superslomo(clip, factor, model=model, device_index=device_index, fp16=fp16, batch_size=batch_size)
+        out = superslomo(
+            clip, factor, model=model, device_index=device_index, fp16=fp16, batch_size=batch_size, flow=flow
+        )
         with open(os.devnull, "wb") as sink:
             out.output(sink)
 
     def network() -> None:
-        for (x0, x1), ts in zip(uploaded, times, strict=True):
-            engine.forward_pair(x0, x1, ts)
+        for i, ((x0, x1), ts) in enumerate(zip(uploaded, times, strict=True)):
+            engine.forward_pair(x0, x1, ts, flows=flows(i))
 
     def reference() -> None:
         with engine.inference():
-            for (x0, x1), ts in zip(uploaded, times, strict=True):
+            for i, ((x0, x1), ts) in enumerate(zip(uploaded, times, strict=True)):
                 i0, i1 = model.normalize(x0), model.normalize(x1)
-                f01, f10 = model.compute_flow(i0, i1)
+                f01, f10 = flows(i) or model.compute_flow(i0, i1)
                 for t in ts:
                     frame = model.synthesize(i0, i1, f01, f10, torch.tensor([t], device=device))
                     (frame.float() + model.mean).clamp(0, 1)
@@ -201,6 +211,7 @@ def run_bench(
         height_px=size[1],
         factor=factor,
         net_width=width,
+        flow=flow,
         device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         precision="fp16" if engine.fp16 else "fp32",
         pairs=pairs,
@@ -216,13 +227,13 @@ def run_bench(
 def table(results: Sequence[BenchResult]) -> str:
     """A Markdown table of results."""
     head = (
-        "| size | factor | width | device | precision | e2e fps | network fps | reference fps | "
+        "| size | factor | width | flow | device | precision | e2e fps | network fps | reference fps | "
         "e2e / network | e2e / reference | e2e CPU s / frame | peak host MiB (e2e) | peak CUDA MiB (e2e) |"
     )
-    rows = [head, "|" + "---|" * 13]
+    rows = [head, "|" + "---|" * 14]
     for r in results:
         rows.append(
-            f"| {r.width_px}×{r.height_px} | {r.factor}× | {r.net_width:g} | {r.device} | {r.precision} | "
+            f"| {r.width_px}×{r.height_px} | {r.factor}× | {r.net_width:g} | {r.flow} | {r.device} | {r.precision} | "
             f"{r.fps['e2e']:.3f} | {r.fps['network']:.3f} | {r.fps['reference']:.3f} | "
             f"{r.e2e_vs_network:.3f} | {r.e2e_vs_reference:.3f} | {r.cpu_seconds['e2e'] / r.output_frames:.3f} | "
             f"{r.peak_host_mib['e2e']:.0f} | "
@@ -252,24 +263,25 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--pairs", type=int, default=2, help="source pairs per repetition")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions of each method")
     p.add_argument("--batch-size", type=int, default=None, help="interpolated frames per forward (default: auto)")
+    p.add_argument("--flow", choices=FLOW_SOURCES, nargs="+", default=["net"], help="flow sources (net, dis)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     results = []
-    for size in args.size:
-        for factor in args.factor:
-            results.append(
-                run_bench(
-                    size,
-                    factor,
-                    width=args.width,
-                    device_index=args.device,
-                    fp16=args.fp16,
-                    pairs=args.pairs,
-                    reps=args.reps,
-                    batch_size=args.batch_size,
-                )
+    for size, factor, flow in itertools.product(args.size, args.factor, args.flow):
+        results.append(
+            run_bench(
+                size,
+                factor,
+                width=args.width,
+                device_index=args.device,
+                fp16=args.fp16,
+                pairs=args.pairs,
+                reps=args.reps,
+                batch_size=args.batch_size,
+                flow=flow,
             )
-            print(table(results[-1:]).splitlines()[-1], flush=True)
+        )
+        print(table(results[-1:]).splitlines()[-1], flush=True)
     print(table(results))
     if args.json:
         payload = [

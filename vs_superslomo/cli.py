@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .flow import FLOW_SOURCES
+
 __all__ = ["main"]
 
 _MAIN_EPILOG = """examples:
@@ -90,6 +92,12 @@ def _main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (CUDA)")
     p.add_argument("--no-sc", dest="sc", action="store_false", help="interpolate across scene cuts too")
+    p.add_argument(
+        "--flow",
+        choices=("auto", *FLOW_SOURCES),
+        default="auto",
+        help="motion from the flow network (net), OpenCV DIS (dis) or what the weights were trained for (auto)",
+    )
     p.add_argument("--crf", type=int, help="quality for x264/x265 (lower is better; default 18 / 20)")
     p.add_argument("--codec", choices=CODECS, default="x264", help="video encoder (ffv1 is lossless; default x264)")
     p.add_argument("--start", type=typed(parse_time), help="first time to process: seconds or [HH:]MM:SS(.ms)")
@@ -141,7 +149,7 @@ def _run_weights(args: argparse.Namespace) -> None:
         model, info = load_model(args.model)
         params = sum(p.numel() for p in model.parameters())
         mean = ", ".join(f"{m:.3f}" for m in info.mean)
-        print(f"width {info.width:g}, warp {info.warp}, mean ({mean}), {params:,} parameters")
+        print(f"width {info.width:g}, warp {info.warp}, flow {info.flow}, mean ({mean}), {params:,} parameters")
         if info.provenance:
             print(f"provenance: {info.provenance}")
 
@@ -161,6 +169,7 @@ def _run_main(args: argparse.Namespace) -> None:
         device_index=_device_index(args.device),
         fp16=args.fp16,
         sc=args.sc,
+        flow=args.flow,
         crf=args.crf,
         codec=args.codec,
         audio=args.audio,

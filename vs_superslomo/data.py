@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from .colour import to_rgb
+from .flow import consistency_mask, dis_flows
 from .scenechange import DEFAULT_SC_THRESHOLD as DEFAULT_CUT_THRESHOLD
 from .scenechange import luma
 
@@ -330,31 +331,11 @@ def valid_windows(
 
 
 def dis_flow(i0: np.ndarray, i1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """DIS optical flow pseudo-labels ``(F01, F10, mask)`` for frames (3, H, W); flows (2, H, W) in pixels.
-
-    DIS ``calc(prev=I0, next=I1)`` gives u with I0(x) ≈ I1(x + u): exactly F01. ``mask`` (2, H, W) keeps
-    pixels whose forward and backward flows agree (occlusions and failures fail the check).
-    """
-    g0, g1 = ((np.clip(luma(f), 0, 1) * 255 + 0.5).astype(np.uint8) for f in (i0, i1))
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    f01 = dis.calc(g0, g1, None)
-    f10 = dis.calc(g1, g0, None)
-    masks = [_consistent(f01, f10), _consistent(f10, f01)]
-    return f01.transpose(2, 0, 1).copy(), f10.transpose(2, 0, 1).copy(), np.stack(masks).astype(np.float32)
-
-
-def _consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
-    """Forward-backward check (Sundaram et al. 2010): the backward flow at the target undoes the forward."""
-    h, w = forward.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    back = cv2.remap(
-        backward, gx + forward[..., 0], gy + forward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-
-    def norm2(f: np.ndarray) -> np.ndarray:
-        return f[..., 0] ** 2 + f[..., 1] ** 2  # faster than a numpy reduction over an axis of 2
-
-    return norm2(forward + back) < 0.01 * (norm2(forward) + norm2(back)) + 0.5
+    """DIS optical flow ``(F01, F10, mask)`` for frames (3, H, W) (:func:`flow.dis_flows`), with a mask
+    (2, H, W) keeping the pixels whose forward and backward flows agree (a pseudo-label's trusted part)."""
+    f01, f10 = dis_flows(i0, i1)
+    masks = [consistency_mask(f01, f10), consistency_mask(f10, f01)]
+    return f01, f10, np.stack(masks).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -450,10 +431,12 @@ def validation_set(
     base_fps: float | None = 30.0,
     cut_threshold: float = DEFAULT_CUT_THRESHOLD,
     min_motion: float = 0.004,
+    dis_flows: bool = False,
 ) -> list[dict[str, Tensor]]:
     """A fixed set of ``count`` samples from (held-out) clips: evenly spaced windows, the most moving crop.
 
     Deterministic (no randomness at all); k cycles through the window's inner frames so several t occur.
+    With ``dis_flows`` each sample carries DIS flows computed on the whole frames before cropping.
     """
     per_clip: list[tuple[Clip, int, list[int]]] = []
     for clip in clips:
@@ -471,7 +454,11 @@ def validation_set(
         start = starts[min(len(starts) - 1, (2 * rank + 1) * len(starts) // (2 * total))]
         k = 1 + rank % (span - 1)
         f = clip.frames
-        sample = fit(Sample.without_flow(f[start], f[start + span], f[start + k], k / span), size)
+        sample = Sample.without_flow(f[start], f[start + span], f[start + k], k / span)
+        if dis_flows:
+            f01, f10, mask = dis_flow(sample.i0, sample.i1)
+            sample = replace(sample, flow01=f01, flow10=f10, flow_mask=mask, has_flow=True)
+        sample = fit(sample, size)
         h, w = sample.shape
         grid = [(y, x) for y in (0, (h - size) // 2, h - size) for x in (0, (w - size) // 2, w - size)]
         out.append(_best_crop(sample, size, grid).to_tensors())
@@ -748,6 +735,8 @@ class SyntheticDataset(Dataset[dict[str, Tensor]]):
     """Procedural samples: :func:`random_scene` rendered at 0, t and 1, with exact flows.
 
     ``max_motion`` is pixels or a function of the sample index (a curriculum such as :class:`LinearRamp`).
+    With ``dis_flows`` the flows are DIS's on the rendered (noisy) frames instead of the exact ones: what
+    the filter's ``flow="dis"`` gives the interpolation net (``train --flow dis``).
     """
 
     def __init__(
@@ -761,12 +750,13 @@ class SyntheticDataset(Dataset[dict[str, Tensor]]):
         seed: int = 0,
         length: int = 1_000_000,
         augmentation: Augment = _DEFAULT_AUGMENT,
+        dis_flows: bool = False,
     ) -> None:
         if not photos:
             raise ValueError("SyntheticDataset needs at least one photo: give a folder of photos")
         self.photos, self.size, self.layers = list(photos), size, layers
         self.max_motion, self.noise, self.seed, self.length = max_motion, noise, seed, length
-        self.augmentation = augmentation
+        self.augmentation, self.dis_flows = augmentation, dis_flows
 
     def __len__(self) -> int:
         return self.length
@@ -778,7 +768,11 @@ class SyntheticDataset(Dataset[dict[str, Tensor]]):
         rng = _rng(self.seed, index, _STREAM_SYNTHETIC)
         scene = random_scene(self.photos, self.size, self.motion_at(index), rng, self.layers)
         t = float(rng.uniform(1 / 16, 15 / 16))
-        return scene_sample(scene, t, float(rng.uniform(0, self.noise)), rng)
+        sample = scene_sample(scene, t, float(rng.uniform(0, self.noise)), rng)
+        if not self.dis_flows:
+            return sample
+        f01, f10, mask = dis_flow(sample.i0, sample.i1)
+        return replace(sample, flow01=f01, flow10=f10, flow_mask=mask)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         rng = _rng(self.seed, index, _STREAM_SYNTHETIC + 100)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .flow import FLOW_SOURCES, FlowSource, dis_flows
 from .network import SuperSloMo
 
 __all__ = ["EngineError", "Interpolator", "select_device"]
@@ -126,7 +127,13 @@ class Interpolator:
         fp16: bool | None = None,
         batch_size: int | None = None,
         tile: int | None = None,
+        flow: FlowSource | None = None,
     ) -> None:
+        flow = model.flow_source if flow is None else flow
+        if flow not in FLOW_SOURCES:
+            raise EngineError(
+                f"flow must be one of {FLOW_SOURCES} (or None: what the weights were trained on), got {flow!r}"
+            )
         if fp16 is None:
             fp16 = device.type == "cuda"
         if fp16 and device.type != "cuda":
@@ -147,6 +154,7 @@ class Interpolator:
         self.fp16 = fp16
         self.batch_size = batch_size
         self.tile = tile
+        self.flow: FlowSource = flow
         self._lock = threading.Lock()
         self._copy_stream = torch.cuda.Stream(device) if self.cuda else None
         self._trim = _malloc_trim()
@@ -184,7 +192,22 @@ class Interpolator:
         """Both frames on the device as (1, 3, H', W') float32, padded (:meth:`unpad` crops results back)."""
         if frame0.shape != frame1.shape or len(frame0.shape) != 3 or frame0.shape[0] != 3:
             raise EngineError(f"frames must both be (3, H, W); got {tuple(frame0.shape)} and {tuple(frame1.shape)}")
-        pair = torch.stack([torch.as_tensor(frame0), torch.as_tensor(frame1)])
+        return self._upload_pair(torch.as_tensor(frame0), torch.as_tensor(frame1))
+
+    def flows(self, frame0: np.ndarray | Tensor, frame1: np.ndarray | Tensor) -> tuple[Tensor, Tensor] | None:
+        """``(F01, F10)`` from DIS on the device, each (1, 2, H', W') padded like the frames; None for the net.
+
+        DIS runs on the picture itself, not on the padding (training computed it on whole frames), and the
+        flows are padded by replication as the frames are. On the CPU, in the calling thread: VapourSynth's
+        threads compute several pairs' flows at once while the network runs another.
+        """
+        if self.flow != "dis":
+            return None
+        f01, f10 = dis_flows(np.asarray(frame0, np.float32), np.asarray(frame1, np.float32))
+        return self._upload_pair(torch.from_numpy(f01), torch.from_numpy(f10))
+
+    def _upload_pair(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        pair = torch.stack([a, b])
         if not self.cuda:
             padded = _pad(pair.to(torch.float32), self.margin)
             return padded[0:1], padded[1:2]
@@ -207,8 +230,17 @@ class Interpolator:
         stack.enter_context(torch.autocast(self.device.type, dtype=torch.float16, enabled=self.fp16))
         return stack
 
-    def forward_pair(self, x0: Tensor, x1: Tensor, times: Sequence[float], batch: int | None = None) -> Tensor:
+    def forward_pair(
+        self,
+        x0: Tensor,
+        x1: Tensor,
+        times: Sequence[float],
+        batch: int | None = None,
+        flows: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
         """The network alone: frames at ``times`` from uploaded frames, (n, 3, H', W') on the device.
+
+        ``flows`` (from :meth:`flows`) replace the flow net's.
 
         Flow and every other t-independent part once (:meth:`SuperSloMo.prepare`), then the times in
         batches of ``batch`` (default: ``batch_size`` or what fits). Frames too large for the device
@@ -221,8 +253,8 @@ class Interpolator:
         while True:
             try:
                 if tile is None or (tile >= h and tile >= w):
-                    return self._forward_whole(x0, x1, times, batch)
-                return self._forward_tiled(x0, x1, times, batch, tile)
+                    return self._forward_whole(x0, x1, times, batch, flows)
+                return self._forward_tiled(x0, x1, times, batch, tile, flows)
             except torch.OutOfMemoryError:  # raised by CUDA; the CPU has no such recoverable error
                 if batch == 1 and tile == _MIN_TILE:
                     raise
@@ -233,11 +265,13 @@ class Interpolator:
                 else:
                     tile = max(_MIN_TILE, (min(tile or max(h, w), max(h, w)) // 2) // _MULTIPLE * _MULTIPLE)
 
-    def _forward_whole(self, x0: Tensor, x1: Tensor, times: Sequence[float], batch: int) -> Tensor:
+    def _forward_whole(
+        self, x0: Tensor, x1: Tensor, times: Sequence[float], batch: int, flows: tuple[Tensor, Tensor] | None
+    ) -> Tensor:
         model = self.model
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
         with self.inference():
-            pair = model.prepare(model.normalize(x0), model.normalize(x1))
+            pair = model.prepare(model.normalize(x0), model.normalize(x1), flows)
             for start in range(0, len(times), batch):
                 n = len(times[start : start + batch])
                 t = torch.tensor(times[start : start + n], dtype=torch.float32, device=self.device)
@@ -245,7 +279,15 @@ class Interpolator:
                 torch.clamp(pred.float() + model.mean, 0, 1, out=out[start : start + n])
         return out
 
-    def _forward_tiled(self, x0: Tensor, x1: Tensor, times: Sequence[float], batch: int, tile: int) -> Tensor:
+    def _forward_tiled(
+        self,
+        x0: Tensor,
+        x1: Tensor,
+        times: Sequence[float],
+        batch: int,
+        tile: int,
+        flows: tuple[Tensor, Tensor] | None,
+    ) -> Tensor:
         """Overlapping tiles, each a whole Super SloMo pass, cross-faded linearly where they overlap."""
         h, w = x0.shape[-2:]
         overlap = max(_MULTIPLE, tile // 4 // _MULTIPLE * _MULTIPLE)
@@ -254,7 +296,8 @@ class Interpolator:
         for top in _tile_starts(h, tile, overlap):
             for left in _tile_starts(w, tile, overlap):
                 rows, cols = slice(top, top + min(tile, h)), slice(left, left + min(tile, w))
-                part = self._forward_whole(x0[..., rows, cols], x1[..., rows, cols], times, batch)
+                tiled = None if flows is None else (flows[0][..., rows, cols], flows[1][..., rows, cols])
+                part = self._forward_whole(x0[..., rows, cols], x1[..., rows, cols], times, batch, tiled)
                 weight = _ramp(h, rows, overlap, self.device)[:, None] * _ramp(w, cols, overlap, self.device)[None, :]
                 out[..., rows, cols] += part * weight
                 total[..., rows, cols] += weight
@@ -270,11 +313,12 @@ class Interpolator:
         if not times:
             return torch.empty((0, 3, h, w), dtype=torch.float32)
         x0, x1 = self.upload(frame0, frame1)
+        flows = self.flows(frame0, frame1)  # outside the lock: DIS of one pair overlaps another's forward
         with self._lock:
             self._pairs += 1
             if self._pairs % _TRIM_EVERY == 0:
                 self._trim()
-            frames = self.unpad(self.forward_pair(x0, x1, times), h, w)
+            frames = self.unpad(self.forward_pair(x0, x1, times, flows=flows), h, w)
             done = torch.cuda.Event() if self.cuda else None
             if done is not None:
                 done.record()

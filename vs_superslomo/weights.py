@@ -2,9 +2,10 @@
 
 Own format: one safetensors file with tensors ``flow.<port key>`` and ``interp.<port key>`` (the port's
 ``state_dictFC`` and ``state_dictAT`` keys under a prefix) and string metadata ``width``, ``warp``,
-``mean`` (three comma-separated floats) and ``provenance``. Tensors may be stored in fp16 to halve the
-file; they load as fp32. Pickled checkpoints are read only with ``weights_only=True``: a file that
-carries code is refused and its code never runs.
+``mean`` (three comma-separated floats), ``flow`` (``net`` or ``dis``: the flow the interpolation net was
+trained on; ``net`` when absent, as in files written before it existed) and ``provenance``. Tensors may be
+stored in fp16 to halve the file; they load as fp32. Pickled checkpoints are read only with
+``weights_only=True``: a file that carries code is refused and its code never runs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .files import atomic_write
+from .flow import FLOW_SOURCES, FlowSource
 from .network import DEFAULT_MEAN, SuperSloMo
 from .warp import WARPS, Warp
 
@@ -51,6 +53,7 @@ class ModelInfo:
     warp: Warp = "exact"
     mean: tuple[float, float, float] = DEFAULT_MEAN
     provenance: str = ""
+    flow: FlowSource = "net"
 
 
 def _weights_dirs() -> list[Path]:
@@ -113,7 +116,10 @@ def _parse_info(meta: Mapping[str, str], path: Path) -> ModelInfo:
         raise WeightsError(f"{path}: metadata warp must be one of {WARPS}, got {warp!r}")
     if len(mean) != 3:
         raise WeightsError(f"{path}: metadata mean needs 3 values, got {len(mean)}")
-    return ModelInfo(width=width, warp=warp, mean=mean, provenance=meta.get("provenance", ""))  # type: ignore[arg-type]
+    flow = meta.get("flow", "net")
+    if flow not in FLOW_SOURCES:
+        raise WeightsError(f"{path}: metadata flow must be one of {FLOW_SOURCES}, got {flow!r}")
+    return ModelInfo(width=width, warp=warp, mean=mean, provenance=meta.get("provenance", ""), flow=flow)  # type: ignore[arg-type]
 
 
 def _load_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], ModelInfo]:
@@ -163,7 +169,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> tuple[SuperSloMo, 
     loader = _load_safetensors if head[8:9] == b"{" else _load_ckpt
     flow, interp, info = loader(file)
     try:
-        model = SuperSloMo(width=info.width, warp=info.warp, mean=info.mean)
+        model = SuperSloMo(width=info.width, warp=info.warp, mean=info.mean, flow_source=info.flow)
     except ValueError as exc:
         raise WeightsError(f"{file}: {exc}") from exc
     for name, net, state in (("flow", model.flow, flow), ("interp", model.interp, interp)):
@@ -187,7 +193,13 @@ def save_model(
         for key, value in net.state_dict().items()
     }
     mean = ",".join(repr(float(x)) for x in model.mean.flatten())
-    meta = {"width": repr(float(model.width)), "warp": model.warp, "mean": mean, "provenance": provenance}
+    meta = {
+        "width": repr(float(model.width)),
+        "warp": model.warp,
+        "mean": mean,
+        "flow": model.flow_source,
+        "provenance": provenance,
+    }
     atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
