@@ -189,10 +189,10 @@ def test_each_model_runs_with_each_flow_source_asked_for(clips: Path) -> None:
         parameter.data.zero_()
     models = {"tiny": model}
     ramp, texture = (
-        _run(clips, name, start, [2], models=models, flowfps=False, flows=("auto", "dis"))[0]
+        _run(clips, name, start, [2], models=models, flowfps=False, flows=("auto", "net", "dis"))[0]
         for name, start in (("ramp", RAMP_START), ("tex", 0))
     )
-    assert set(ramp.scores) == {"repeat", "blend", "tiny", "tiny+dis"}
+    assert set(ramp.scores) == {"repeat", "blend", "tiny", "tiny+dis"}  # auto is net for these weights: once
     assert [s.frame for s in ramp.scores["tiny+dis"]] == [s.frame for s in ramp.scores["blend"]]
     assert min(s.psnr for s in ramp.scores["tiny+dis"]) > 60
     assert texture.mean("tiny+dis", "psnr") > texture.mean("blend", "psnr") + 3

@@ -7,8 +7,8 @@ clip's score is the mean over its dropped frames. Methods: ``repeat`` (the previ
 (linear cross-fade with std.Merge, on that RGB), ``flowfps`` (mvtools FlowFPS on YUV444P8 made from that RGB
 with BT.709), ``minterpolate`` (ffmpeg's motion-compensated interpolation, :data:`MINTERPOLATE`, on the same
 YUV444P8) and Super SloMo models by name (the filter at factor k on that RGB, scene-cut check on). Each
-model runs with every flow source asked for: ``NAME`` with ``flow="auto"``, ``NAME+net`` and ``NAME+dis``
-with the flow network or OpenCV DIS forced (e.g. the interpolation network of flow-net weights fed DIS
+model runs with every flow source asked for: ``NAME`` with its weights' own (``flow="auto"``), ``NAME+net`` or
+``NAME+dis`` with the other one forced (e.g. the interpolation network of flow-net weights fed DIS
 flows: a diagnostic that tells which of the two networks falls short).
 
 Identical frames have an infinite PSNR; it is capped at :data:`PSNR_CAP_DB` (MSE floored at 1e-10) so
@@ -270,7 +270,8 @@ def build_methods(
     flows: Sequence[str] = ("auto",),
 ) -> dict[str, Rebuild]:
     """repeat, blend, flowfps (unless turned off), minterpolate (when asked), then per named model one
-    method per flow source in ``flows``: ``NAME`` for ``auto``, ``NAME+net`` / ``NAME+dis`` for the others."""
+    method per flow source in ``flows``: ``NAME`` for its weights' own (``auto``), ``NAME+net`` / ``NAME+dis``
+    for the other."""
     methods: dict[str, Rebuild] = {"repeat": _repeat, "blend": _blend}
     if flowfps:
         if not hasattr(vs.core, "mv"):
@@ -279,8 +280,10 @@ def build_methods(
     if minterpolate:
         methods["minterpolate"] = _minterpolate
     for name, model in (models or {}).items():
-        for flow in dict.fromkeys(flows):
-            label = name if flow == "auto" else f"{name}+{flow}"
+        # "auto" is the weights' own flow: run it once, under the plain name, however it was asked for.
+        resolved = dict.fromkeys(model.flow_source if flow == "auto" else flow for flow in flows)
+        for flow in resolved:
+            label = name if flow == model.flow_source else f"{name}+{flow}"
             if label in methods:
                 raise ValueError(f"model name {name!r} is taken by a baseline; name it something else")
             methods[label] = _model_method(model, device_index, flow)
@@ -598,8 +601,8 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=("auto", *FLOW_SOURCES),
         default=["auto"],
-        help="flow sources to run each model with: auto (NAME, what its weights were trained for), net and dis "
-        "(NAME+net, NAME+dis); default auto",
+        help="flow sources to run each model with: its weights' own (auto: NAME) and the other (NAME+net or "
+        "NAME+dis); default auto",
     )
     p.add_argument("--dis-flow", action="store_true", help="the same as --flow auto dis")
     p.add_argument("--clips", type=Path, metavar="DIR", help=f"folder of clips (default: ${_CLIPS_ENV})")
