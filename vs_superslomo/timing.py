@@ -92,7 +92,10 @@ class Timing:
             return []
         first = math.ceil(left * self.factor)
         stop = math.ceil(right * self.factor)
-        times = [(n / self.factor - left) / (right - left) for n in range(first, stop)]
+        span = right - left
+        times = [n / self.factor - left for n in range(first, stop)]
+        if span > 1:
+            times = [t / span for t in times]
         return [t for t in times if t > 0]
 
     def select_offsets(self) -> tuple[int, list[int]]:
