@@ -209,3 +209,14 @@ def test_held_protocol_on_ks_at_factor_1_matches_the_distinct_frames_at_factor_k
     assert result.mean("tiny+held", "psnr") > result.mean("repeat", "psnr") + 1  # not the held copies
     copies = ev.held_version(ev.Kept(clip_from_arrays(random_frames(2, 8, 8)), k))
     assert copies.num_frames == 2 * k and not np.array_equal(*(read_frame(copies.get_frame(i)) for i in (0, 1)))
+
+
+def test_held_picture_shows_a_clip_before_and_after_dedup(tmp_path: Path) -> None:
+    pictures = random_frames(3, 32, 48, seed=8, grain=4)
+    clip = core.resize.Bicubic(
+        clip_from_arrays([pictures[0], pictures[0], pictures[1], pictures[1], pictures[2]]),
+        format=vs.YUV444P8,
+        matrix_s="709",
+    )
+    ev.plot_held(clip, 0, make_model(), tmp_path / "held.png")
+    assert (tmp_path / "held.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

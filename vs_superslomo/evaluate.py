@@ -47,7 +47,7 @@ from .files import atomic_write
 from .flow import FLOW_SOURCES
 from .frames import clip_from_arrays, read_frame
 from .network import SuperSloMo
-from .plugin import T_PROP, superslomo
+from .plugin import HELD_PROP, NEXT_PROP, T_PROP, superslomo
 from .weights import load_model
 
 __all__ = [
@@ -594,6 +594,31 @@ def plot_crop(show: Showcase, path: Path) -> None:
     _save_figure(figure, path)
 
 
+def plot_held(source: vs.VideoNode, start: int, model: SuperSloMo, path: Path, count: int = 4) -> None:
+    """A clip with real held frames, judged by eye: ``count`` source frames from ``start`` above the same
+    frames through the filter at factor 1 with ``dedup=True``, on the crop that moves most."""
+    rgb = to_rgb(source[start : start + count + 1], _scoring_colour(source))
+    deduped = superslomo(rgb, 1, model=model, dedup=True)
+    above = [_read(rgb.get_frame(i)) for i in range(count)]
+    below = [deduped.get_frame(i) for i in range(count)]
+    size = min(CROP_SIZE, rgb.width, rgb.height)
+    top, left, _ = _box_motion(above[-1], above[0], above[0], size)
+    plt = _pyplot()
+    figure, axes = plt.subplots(2, count, figsize=(3.2 * count, 7.0), squeeze=False)
+    for i in range(count):
+        frame = below[i]
+        held = " (held)" if frame.props.get(HELD_PROP) else ""
+        nxt = start + int(frame.props.get(NEXT_PROP, 0))
+        t = f"t = {frame.props[T_PROP]:.2f} to {nxt}" if NEXT_PROP in frame.props else "copy"
+        for row, image, title in ((0, above[i], f"source {start + i}{held}"), (1, _read(frame), f"dedup: {t}")):
+            axes[row][i].imshow(image[top : top + size, left : left + size], interpolation="nearest")
+            axes[row][i].set_title(title)
+            axes[row][i].axis("off")
+    figure.suptitle(f"held frames: source (top) and superslomo(clip, 1, dedup=True) (bottom), x={left}, y={top}")
+    figure.tight_layout()
+    _save_figure(figure, path)
+
+
 def write_outputs(results: Sequence[ClipResult], show: Showcase | None, out_dir: Path) -> str:
     """Write results.md, results.json, psnr_vs_t.png and crop.png (each atomically); the Markdown."""
     report = _report(results)
@@ -641,6 +666,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also the held-frame protocol (NAME+held): the window on k's, noisy copies, factor 1 with dedup",
     )
+    p.add_argument(
+        "--held-picture",
+        metavar="FILE@START",
+        help="also held.png: frames of a clip with real held frames, before and after dedup, to judge by eye",
+    )
     p.add_argument("--clips", type=Path, metavar="DIR", help=f"folder of clips (default: ${_CLIPS_ENV})")
     p.add_argument(
         "--only", metavar="NAMES", help="comma list: default window names (NAME or NAME@START) or FILE@START"
@@ -680,7 +710,14 @@ def _run(args: argparse.Namespace) -> str:
         held=args.held,
     )
     results, show = evaluate(windows, args.k, methods, log=lambda line: print(line, file=sys.stderr, flush=True))
-    return write_outputs(results, show, args.out)
+    report = write_outputs(results, show, args.out)
+    if args.held_picture:
+        file, _, start = args.held_picture.partition("@")
+        path = _resolve(clips, file)
+        if path is None or not start.isdigit() or not models:
+            raise ValueError(f"--held-picture {args.held_picture!r}: give FILE@START of a clip in {clips} and a model")
+        plot_held(open_clip(path), int(start), next(iter(models.values())), args.out / "held.png")
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
