@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vapoursynth as vs
-from conftest import clip_from_arrays, make_model, random_frames
+from conftest import clip_from_arrays, make_model, random_frames, read_frame
 
 from vs_superslomo import SuperSloMo
 from vs_superslomo import evaluate as ev
@@ -59,9 +59,10 @@ def _run(
     flowfps: bool,
     minterpolate: bool = False,
     flows: tuple[str, ...] = ("auto",),
+    held: bool = False,
 ) -> list[ev.ClipResult]:
     window = ev.Window(name, f"{name}.y4m", start)
-    methods = ev.build_methods(models, flowfps=flowfps, minterpolate=minterpolate, flows=flows)
+    methods = ev.build_methods(models, flowfps=flowfps, minterpolate=minterpolate, flows=flows, held=held)
     results, _ = ev.evaluate([(window, clips / window.file)], ks, methods)
     return results
 
@@ -197,3 +198,25 @@ def test_each_model_runs_with_each_flow_source_asked_for(clips: Path) -> None:
     assert min(s.psnr for s in ramp.scores["tiny+dis"]) > 60
     assert texture.mean("tiny+dis", "psnr") > texture.mean("blend", "psnr") + 3
     assert texture.mean("tiny+dis", "psnr") != texture.mean("tiny", "psnr")  # auto is the flow net here
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_held_protocol_on_ks_at_factor_1_matches_the_distinct_frames_at_factor_k(clips: Path, k: int) -> None:
+    (result,) = _run(clips, "tex", 0, [k], models={"tiny": make_model()}, flowfps=False, held=True)
+    held, distinct = result.scores["tiny+held"], result.scores["tiny"]
+    assert [s.frame for s in held] == [s.frame for s in distinct]
+    assert abs(result.mean("tiny+held", "psnr") - result.mean("tiny", "psnr")) < 0.1
+    assert result.mean("tiny+held", "psnr") > result.mean("repeat", "psnr") + 1  # not the held copies
+    copies = ev.held_version(ev.Kept(clip_from_arrays(random_frames(2, 8, 8)), k))
+    assert copies.num_frames == 2 * k and not np.array_equal(*(read_frame(copies.get_frame(i)) for i in (0, 1)))
+
+
+def test_held_picture_shows_a_clip_before_and_after_dedup(tmp_path: Path) -> None:
+    pictures = random_frames(3, 32, 48, seed=8, grain=4)
+    clip = core.resize.Bicubic(
+        clip_from_arrays([pictures[0], pictures[0], pictures[1], pictures[1], pictures[2]]),
+        format=vs.YUV444P8,
+        matrix_s="709",
+    )
+    ev.plot_held(clip, 0, make_model(), tmp_path / "held.png")
+    assert (tmp_path / "held.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .flow import FLOW_SOURCES
+from .holds import HoldRules
 
 __all__ = ["main"]
 
@@ -21,6 +22,7 @@ _MAIN_EPILOG = """examples:
   vs-superslomo clip.mp4 -o slow.mp4 --factor 8 --slowmo    8x slow motion; audio dropped
   vs-superslomo clip.mp4 -o slow.mp4 --factor 4 --slowmo --audio stretch
   vs-superslomo clip.mp4 -o part.mkv --start 1:05 --end 1:10 --codec ffv1
+  vs-superslomo anime.mkv -o smooth.mkv --factor 1 --dedup     on twos/threes: held frames become motion
 
 Audio is copied unchanged when the frame rate changes; slow motion drops it unless --audio stretch.
 Without ffmpeg on PATH a lossless .y4m is written instead, with the command that encodes it.
@@ -98,6 +100,25 @@ def _main_parser() -> argparse.ArgumentParser:
         default="auto",
         help="motion from the flow network (net), OpenCV DIS (dis) or what the weights were trained for (auto)",
     )
+    p.add_argument(
+        "--dedup",
+        action="store_true",
+        help="held frames (animation on twos/threes, repeated frames) become motion instead of stutter",
+    )
+    p.add_argument(
+        "--dedup-threshold",
+        type=float,
+        default=HoldRules.threshold,
+        metavar="D",
+        help=f"a frame repeats the last when no 16x16 block's mean luma differs more (default {HoldRules.threshold})",
+    )
+    p.add_argument(
+        "--dedup-max-run",
+        type=int,
+        default=HoldRules.max_run,
+        metavar="N",
+        help=f"longer runs of repeats are still shots and stay still (default {HoldRules.max_run})",
+    )
     p.add_argument("--crf", type=int, help="quality for x264/x265 (lower is better; default 18 / 20)")
     p.add_argument("--codec", choices=CODECS, default="x264", help="video encoder (ffv1 is lossless; default x264)")
     p.add_argument("--start", type=typed(parse_time), help="first time to process: seconds or [HH:]MM:SS(.ms)")
@@ -170,6 +191,9 @@ def _run_main(args: argparse.Namespace) -> None:
         fp16=args.fp16,
         sc=args.sc,
         flow=args.flow,
+        dedup=args.dedup,
+        dedup_threshold=args.dedup_threshold,
+        dedup_max_run=args.dedup_max_run,
         crf=args.crf,
         codec=args.codec,
         audio=args.audio,

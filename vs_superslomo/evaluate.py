@@ -9,7 +9,10 @@ with BT.709), ``minterpolate`` (ffmpeg's motion-compensated interpolation, :data
 YUV444P8) and Super SloMo models by name (the filter at factor k on that RGB, scene-cut check on). Each
 model runs with every flow source asked for: ``NAME`` with its weights' own (``flow="auto"``), ``NAME+net`` or
 ``NAME+dis`` with the other one forced (e.g. the interpolation network of flow-net weights fed DIS
-flows: a diagnostic that tells which of the two networks falls short).
+flows: a diagnostic that tells which of the two networks falls short). ``NAME+held`` is the held-frame
+protocol: the window made "on k's" (each kept frame followed by k − 1 noisy copies of it, as animation on
+twos or threes is), run through the filter at factor 1 with ``dedup=True``; its held positions are the
+dropped frames, so it scores against ``NAME`` on the distinct frames alone at factor k.
 
 Identical frames have an infinite PSNR; it is capped at :data:`PSNR_CAP_DB` (MSE floored at 1e-10) so
 means stay finite.
@@ -44,7 +47,7 @@ from .files import atomic_write
 from .flow import FLOW_SOURCES
 from .frames import clip_from_arrays, read_frame
 from .network import SuperSloMo
-from .plugin import T_PROP, superslomo
+from .plugin import HELD_PROP, NEXT_PROP, T_PROP, superslomo
 from .weights import load_model
 
 __all__ = [
@@ -261,6 +264,31 @@ def _model_method(model: SuperSloMo, device_index: int | None, flow: str) -> Reb
     return rebuild
 
 
+HELD_NOISE = 1 / 255  # σ of the noise on each held copy: an encoder never stores a copy exactly
+
+
+def held_version(kept: Kept, seed: int = 0) -> vs.VideoNode:
+    """The window as a clip "on k's": every kept frame followed by k − 1 copies of it, each copy with fresh
+    Gaussian noise (:data:`HELD_NOISE`), so a copy is never bit-identical, as after a lossy encode."""
+    rng = np.random.default_rng(seed)
+    frames: list[np.ndarray] = []
+    for frame in kept.rgb.frames():
+        picture = read_frame(frame)
+        noisy = (picture + rng.normal(0, HELD_NOISE, (kept.k - 1, *picture.shape)).astype(np.float32)).clip(0, 1)
+        frames += [picture, *noisy]
+    return clip_from_arrays(frames)
+
+
+def _held_method(model: SuperSloMo, device_index: int | None) -> Rebuild:
+    """The held-frame protocol: the window on k's (:func:`held_version`) through the filter at factor 1 with
+    dedup; the held positions are the frame-drop protocol's dropped frames, so it scores alongside."""
+
+    def rebuild(kept: Kept) -> vs.VideoNode:
+        return superslomo(held_version(kept), 1, model=model, device_index=device_index, dedup=True)
+
+    return rebuild
+
+
 def build_methods(
     models: Mapping[str, SuperSloMo] | None = None,
     *,
@@ -268,10 +296,11 @@ def build_methods(
     minterpolate: bool = False,
     device_index: int | None = None,
     flows: Sequence[str] = ("auto",),
+    held: bool = False,
 ) -> dict[str, Rebuild]:
     """repeat, blend, flowfps (unless turned off), minterpolate (when asked), then per named model one
     method per flow source in ``flows``: ``NAME`` for its weights' own (``auto``), ``NAME+net`` / ``NAME+dis``
-    for the other."""
+    for the other, and with ``held`` ``NAME+held`` (the held-frame protocol)."""
     methods: dict[str, Rebuild] = {"repeat": _repeat, "blend": _blend}
     if flowfps:
         if not hasattr(vs.core, "mv"):
@@ -287,6 +316,8 @@ def build_methods(
             if label in methods:
                 raise ValueError(f"model name {name!r} is taken by a baseline; name it something else")
             methods[label] = _model_method(model, device_index, flow)
+        if held:
+            methods[f"{name}+held"] = _held_method(model, device_index)
     return methods
 
 
@@ -563,6 +594,31 @@ def plot_crop(show: Showcase, path: Path) -> None:
     _save_figure(figure, path)
 
 
+def plot_held(source: vs.VideoNode, start: int, model: SuperSloMo, path: Path, count: int = 4) -> None:
+    """A clip with real held frames, judged by eye: ``count`` source frames from ``start`` above the same
+    frames through the filter at factor 1 with ``dedup=True``, on the crop that moves most."""
+    rgb = to_rgb(source[start : start + count + 1], _scoring_colour(source))
+    deduped = superslomo(rgb, 1, model=model, dedup=True)
+    above = [_read(rgb.get_frame(i)) for i in range(count)]
+    below = [deduped.get_frame(i) for i in range(count)]
+    size = min(CROP_SIZE, rgb.width, rgb.height)
+    top, left, _ = _box_motion(above[-1], above[0], above[0], size)
+    plt = _pyplot()
+    figure, axes = plt.subplots(2, count, figsize=(3.2 * count, 7.0), squeeze=False)
+    for i in range(count):
+        frame = below[i]
+        held = " (held)" if frame.props.get(HELD_PROP) else ""
+        nxt = start + int(frame.props.get(NEXT_PROP, 0))
+        t = f"t = {frame.props[T_PROP]:.2f} to {nxt}" if NEXT_PROP in frame.props else "copy"
+        for row, image, title in ((0, above[i], f"source {start + i}{held}"), (1, _read(frame), f"dedup: {t}")):
+            axes[row][i].imshow(image[top : top + size, left : left + size], interpolation="nearest")
+            axes[row][i].set_title(title)
+            axes[row][i].axis("off")
+    figure.suptitle(f"held frames: source (top) and superslomo(clip, 1, dedup=True) (bottom), x={left}, y={top}")
+    figure.tight_layout()
+    _save_figure(figure, path)
+
+
 def write_outputs(results: Sequence[ClipResult], show: Showcase | None, out_dir: Path) -> str:
     """Write results.md, results.json, psnr_vs_t.png and crop.png (each atomically); the Markdown."""
     report = _report(results)
@@ -605,6 +661,16 @@ def _parser() -> argparse.ArgumentParser:
         "NAME+dis); default auto",
     )
     p.add_argument("--dis-flow", action="store_true", help="the same as --flow auto dis")
+    p.add_argument(
+        "--held",
+        action="store_true",
+        help="also the held-frame protocol (NAME+held): the window on k's, noisy copies, factor 1 with dedup",
+    )
+    p.add_argument(
+        "--held-picture",
+        metavar="FILE@START",
+        help="also held.png: frames of a clip with real held frames, before and after dedup, to judge by eye",
+    )
     p.add_argument("--clips", type=Path, metavar="DIR", help=f"folder of clips (default: ${_CLIPS_ENV})")
     p.add_argument(
         "--only", metavar="NAMES", help="comma list: default window names (NAME or NAME@START) or FILE@START"
@@ -636,10 +702,22 @@ def _run(args: argparse.Namespace) -> str:
         models[name] = load_model(path)[0]
     flows = [*args.flow, "dis"] if args.dis_flow else args.flow
     methods = build_methods(
-        models, flowfps=not args.no_flowfps, minterpolate=args.minterpolate, device_index=args.device, flows=flows
+        models,
+        flowfps=not args.no_flowfps,
+        minterpolate=args.minterpolate,
+        device_index=args.device,
+        flows=flows,
+        held=args.held,
     )
     results, show = evaluate(windows, args.k, methods, log=lambda line: print(line, file=sys.stderr, flush=True))
-    return write_outputs(results, show, args.out)
+    report = write_outputs(results, show, args.out)
+    if args.held_picture:
+        file, _, start = args.held_picture.partition("@")
+        path = _resolve(clips, file)
+        if path is None or not start.isdigit() or not models:
+            raise ValueError(f"--held-picture {args.held_picture!r}: give FILE@START of a clip in {clips} and a model")
+        plot_held(open_clip(path), int(start), next(iter(models.values())), args.out / "held.png")
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,8 +13,9 @@ from .cache import ComputeOnceCache
 from .engine import EngineError, Interpolator, select_device
 from .flow import FLOW_SOURCES, FlowSource, compensated_difference
 from .frames import read_frame, write_frame
+from .holds import HoldRules, Position, flag_span, locate, worst_block_difference
 from .network import SuperSloMo
-from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip, next_frame_clip
+from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
 from .timing import Timing, TimingError, resolve_factor
 from .weights import WeightsError, load_model
 
@@ -22,6 +23,9 @@ __all__ = ["superslomo"]
 
 SOURCE_PROP = "SuperSloMoSource"
 T_PROP = "SuperSloMoT"
+NEXT_PROP = "SuperSloMoNext"
+HELD_PROP = "SuperSloMoHeld"
+REPEATS_PROP = "SuperSloMoRepeats"  # on the internal flags clip: the frame repeats the one before
 _FORMATS = (vs.RGBS, vs.RGBH)
 
 
@@ -46,6 +50,30 @@ def _check_clip(clip: Any) -> vs.VideoNode:
 
 def _flow_source(flow: str, net: SuperSloMo) -> FlowSource:
     return net.flow_source if flow == "auto" else cast(FlowSource, flow)
+
+
+def _shifted(clip: vs.VideoNode, offset: int) -> vs.VideoNode:
+    """Frame i of the result is frame i + ``offset`` of ``clip``, clamped to the first and last frames."""
+    n = clip.num_frames
+    if offset == 0:
+        return clip
+    if abs(offset) >= n:
+        return (clip[-1] if offset > 0 else clip[0]) * n
+    return clip[offset:] + clip[-1] * offset if offset > 0 else clip[0] * -offset + clip[:offset]
+
+
+def _repeats_clip(clip: vs.VideoNode, rules: HoldRules) -> vs.VideoNode:
+    """A tiny clip whose frame i says (``REPEATS_PROP``) whether frame i of ``clip`` repeats frame i - 1."""
+    flags = vs.core.std.BlankClip(clip, width=1, height=1, format=vs.GRAY8, keep=True)
+    previous = _shifted(clip, -1)
+
+    def flag(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        out = f[0].copy()
+        difference = worst_block_difference(read_frame(f[1]), read_frame(f[2]), rules.block)
+        out.props[REPEATS_PROP] = int(n > 0 and difference < rules.threshold)
+        return out
+
+    return vs.core.std.ModifyFrame(flags, [flags, clip, previous], flag)
 
 
 def _map_to_left(clip: vs.VideoNode, timing: Timing) -> vs.VideoNode:
@@ -77,6 +105,9 @@ def superslomo(
     cache_mb: int = 1024,
     tile: int | None = None,
     flow: str = "auto",
+    dedup: bool = False,
+    dedup_threshold: float = HoldRules.threshold,
+    dedup_max_run: int = HoldRules.max_run,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -111,8 +142,18 @@ def superslomo(
     :param flow: Where the motion comes from: ``"net"`` (the paper's flow network, on the device), ``"dis"``
         (OpenCV DIS optical flow, on the CPU in VapourSynth's threads, once per pair) or ``"auto"`` (what the
         weights were trained for: ``"dis"`` for the default weights, ``"net"`` for the original checkpoint).
+    :param dedup: Held frames (animation on twos or threes, frames repeated to raise a rate) become motion:
+        a frame that repeats the one before it is never an interpolation end point; every position between
+        two distinct frames A and B is interpolated between them at t = (p − A) / (B − A), whole positions
+        of distinct frames stay bit-exact copies. Works at any factor, 1 included (same frame count).
+    :param dedup_threshold: A frame repeats the one before when no 16×16 block differs by more than this
+        mean absolute luma difference (0..1); the worst block decides, so a small moving mouth is motion.
+    :param dedup_max_run: The longest run of repeated frames that is interpolated; a longer run is a still
+        shot and stays exactly still.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
-        from, or the one it copies), ``SuperSloMoT`` (t; 0.0 on copies) and ``_DurationNum``/``_DurationDen``.
+        from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
+        frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source
+        position is a held frame), and ``_DurationNum``/``_DurationDen``.
     """
     clip = _check_clip(clip)
     if not isinstance(sc_threshold, (int, float)) or not 0 < sc_threshold <= 1:
@@ -121,6 +162,11 @@ def superslomo(
         raise _error(f"cache_mb must be a non-negative int, got {cache_mb!r}")
     if flow != "auto" and flow not in FLOW_SOURCES:
         raise _error(f"flow must be 'auto', 'net' or 'dis', got {flow!r}")
+    if not isinstance(dedup_threshold, (int, float)) or not 0 < dedup_threshold <= 1:
+        raise _error(f"dedup_threshold must be in (0, 1], got {dedup_threshold!r}")
+    if isinstance(dedup_max_run, bool) or not isinstance(dedup_max_run, int) or not 1 <= dedup_max_run <= 16:
+        raise _error(f"dedup_max_run must be an int from 1 to 16 (frames), got {dedup_max_run!r}")
+    hold_rules = HoldRules(float(dedup_threshold), dedup_max_run)
     clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
     try:
         factor = resolve_factor(factor_num, factor_den, fps_num, fps_den, clip_fps)
@@ -149,41 +195,67 @@ def superslomo(
     # Variable-rate clips: each output frame lasts its source frame's duration / factor.
     duration_scale = Fraction(1) if slowmo else 1 / factor
 
-    sources = [clip, next_frame_clip(clip)] + ([luma_diff_clip(clip)] if sc else [])
+    # Source frames around each output position: with dedup the distinct frames A and B may lie up to
+    # max_run frames away, and which frames are held follows from flags up to twice that far.
+    reach = hold_rules.max_run if dedup else 0
+    frames_at = range(-reach, reach + 2)  # A in [left - reach, left], B in [left + 1, left + reach + 1]
+    stats_at = range(reach + 1)  # the cut test reads pair (B - 1, B)
+    lowest, highest = flag_span(reach)
+    flags_at = range(lowest, highest + 1) if dedup else range(0)
+    sources = [_shifted(clip, o) for o in frames_at]
+    sources += [_shifted(luma_diff_clip(clip), o) for o in stats_at] if sc else []
+    sources += [_shifted(_repeats_clip(clip, hold_rules), o) for o in flags_at]
     mapped = [_map_to_left(c, timing) for c in sources]
-    base = mapped[0]
+    base = mapped[frames_at.index(0)]
     if out_fps > 0:
         base = vs.core.std.AssumeFPS(base, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
+    stats_first = len(frames_at)
+    flags_first = stats_first + (len(stats_at) if sc else 0)
 
     dtype = np.float16 if clip.format.id == vs.RGBH else np.float32
     cache: ComputeOnceCache[int, np.ndarray | None] = ComputeOnceCache(
         cache_mb * 2**20, lambda a: 0 if a is None else a.nbytes
     )
 
-    def pair_frames(left: int, f: list[vs.VideoFrame]) -> np.ndarray | None:
-        """Every frame the pair (left, left + 1) gives, or None across a cut; once per pair for all threads,
+    def pair_frames(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> np.ndarray | None:
+        """Every frame between distinct frames a and b, or None across a cut; once per pair for all threads,
         so the cut test's motion compensation runs once too."""
-        a, b = read_frame(f[0]), read_frame(f[1])
-        if sc and is_cut(f[0].props, f[1].props, f[2].props, sc_threshold, lambda: compensated_difference(a, b)):
-            return None
-        times = [float(x) for x in timing.pair_times(left)]
-        return engine.interpolate(a, b, times).numpy().astype(dtype, copy=False)
+        frame_a, frame_b = f[frames_at.index(a - left)], f[frames_at.index(b - left)]
+        x0, x1 = read_frame(frame_a), read_frame(frame_b)
+        if sc:
+            # The cut, if any, lies between b - 1 and b: frames from a to b - 1 show one picture.
+            before = f[frames_at.index(b - 1 - left)]
+            stats = f[stats_first + b - 1 - left].props
+            if is_cut(before.props, frame_b.props, stats, sc_threshold, lambda: compensated_difference(x0, x1)):
+                return None
+        times = [float(x) for x in timing.pair_times(a, b)]
+        return engine.interpolate(x0, x1, times).numpy().astype(dtype, copy=False)
 
     def select(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, t = timing.position(n)
-        source, data = left, None
-        if t != 0:
-            frames = cache.get(left, lambda: pair_frames(left, f))
-            if frames is None:
+        if dedup:
+            flags = {o: f[flags_first + i].props[REPEATS_PROP] == 1 for i, o in enumerate(flags_at)}
+            at = locate(left + t, lambda i: flags[i - left], clip.num_frames, reach)
+        else:
+            at = Position(left, left + 1 if t else None, t, False)
+        source, data = at.a, None
+        if at.b is not None:
+            a, b = at.a, at.b
+            frames = cache.get(a, lambda: pair_frames(a, b, left, f))
+            if frames is None:  # a cut: the nearer of the two frames around the position, as they are
                 source = left if t <= Fraction(1, 2) else left + 1
             else:
-                data = frames[timing.pair_times(left).index(t)]
-        out = (f[1] if source != left else f[0]).copy()
+                data = frames[timing.pair_times(a, b).index(at.t)]
+        out = f[frames_at.index(source - left)].copy()
         if data is not None:
             write_frame(out, data)
         props = out.props
         props[SOURCE_PROP] = source
-        props[T_PROP] = float(t) if data is not None else 0.0
+        props[T_PROP] = float(at.t) if data is not None else 0.0
+        if data is not None:
+            props[NEXT_PROP] = at.b
+        if dedup:
+            props[HELD_PROP] = int(at.held)
         if out_fps > 0:
             props["_DurationNum"], props["_DurationDen"] = out_fps.denominator, out_fps.numerator
         elif "_DurationNum" in props and "_DurationDen" in props and props["_DurationDen"] > 0:

@@ -84,13 +84,18 @@ class Timing:
             return self.num_input - 1, Fraction(0)
         return left, p - left
 
-    def pair_times(self, left: int) -> list[Fraction]:
-        """Every t in (0, 1) at which some output frame falls between ``left`` and ``left + 1``, ascending."""
-        if not 0 <= left < self.num_input - 1:
+    def pair_times(self, left: int, right: int | None = None) -> list[Fraction]:
+        """Every t in (0, 1) at which some output frame falls between source frames ``left`` and ``right``
+        (default ``left + 1``), measured from ``left`` (0) to ``right`` (1), ascending."""
+        right = left + 1 if right is None else right
+        if not 0 <= left < right <= self.num_input - 1:
             return []
         first = math.ceil(left * self.factor)
-        stop = math.ceil((left + 1) * self.factor)
+        stop = math.ceil(right * self.factor)
+        span = right - left
         times = [n / self.factor - left for n in range(first, stop)]
+        if span > 1:
+            times = [t / span for t in times]
         return [t for t in times if t > 0]
 
     def select_offsets(self) -> tuple[int, list[int]]:

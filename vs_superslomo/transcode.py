@@ -26,6 +26,7 @@ import vapoursynth as vs
 
 from .colour import ColourProps, from_rgb, source_colour, to_rgb
 from .files import atomic_write
+from .holds import HoldRules
 from .plugin import superslomo
 
 __all__ = [
@@ -125,6 +126,9 @@ class Job:
     fp16: bool | None = None
     sc: bool = True
     flow: str = "auto"
+    dedup: bool = False
+    dedup_threshold: float = HoldRules.threshold
+    dedup_max_run: int = HoldRules.max_run
     crf: int | None = None
     codec: Codec = "x264"
     audio: AudioMode = "drop"
@@ -326,6 +330,9 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             fp16=job.fp16,
             sc=job.sc,
             flow=job.flow,
+            dedup=job.dedup,
+            dedup_threshold=job.dedup_threshold,
+            dedup_max_run=job.dedup_max_run,
         )
     except vs.Error as exc:
         raise JobError(str(exc).removeprefix("superslomo: ")) from None

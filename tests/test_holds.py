@@ -1,0 +1,224 @@
+"""Held frames (dedup): the rules on flags alone, the block difference, and the filter end to end."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+from conftest import clip_from_arrays, make_model, random_frames, read_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vs_superslomo import superslomo
+from vs_superslomo.holds import flag_span, locate, worst_block_difference
+from vs_superslomo.timing import Timing
+
+MODEL = make_model()
+core = vs.core
+
+
+def expected(p: Fraction, repeats: list[bool], max_run: int) -> tuple[int, int | None, Fraction, bool]:
+    """(A, B, t, held) from the whole clip's flags at once: runs measured globally, then a plain search."""
+    last = len(repeats) - 1
+    held = [False] * len(repeats)
+    for value, group in itertools.groupby(range(len(repeats)), key=lambda i: repeats[i] and i > 0):
+        run = list(group)
+        if value and len(run) <= max_run:
+            for i in run:
+                held[i] = True
+    p = min(p, Fraction(last))
+    left = math.floor(p)
+    a = max(i for i in range(left + 1) if not held[i])
+    later = [i for i in range(left + 1, last + 1) if not held[i]]
+    if p == a or not later or (later[0] == a + 1 and repeats[a + 1]):
+        return a, None, Fraction(0), held[left]
+    return a, later[0], (p - a) / (later[0] - a), held[left]
+
+
+def cadence_flags(pattern: list[int], length: int) -> list[bool]:
+    """Flags of a clip whose drawings are held for pattern[0], pattern[1], ... frames (cycling)."""
+    flags: list[bool] = []
+    for hold in itertools.cycle(pattern):
+        flags += [False] + [True] * (hold - 1)
+        if len(flags) >= length:
+            return flags[:length]
+    raise AssertionError  # unreachable: cycle is endless
+
+
+def check_locate(flags: list[bool], factor: Fraction, max_run: int) -> None:
+    timing = Timing(len(flags), factor)
+    lowest, highest = flag_span(max_run)
+    for n in range(timing.num_output):
+        p = min(n / factor, Fraction(len(flags) - 1))
+        left = math.floor(p)
+        asked: list[int] = []
+
+        def repeats(i: int, left: int = left, asked: list[int] = asked) -> bool:
+            asked.append(i - left)
+            return flags[i]
+
+        got = locate(p, repeats, len(flags), max_run)
+        assert (got.a, got.b, got.t, got.held) == expected(p, flags, max_run), (n, p)
+        assert all(lowest <= o <= highest for o in asked)  # a bounded neighbourhood: order independence
+
+
+@pytest.mark.parametrize("pattern", [[2], [3], [2, 2, 3], [1, 2, 1, 3]])
+@pytest.mark.parametrize("factor", [Fraction(1), Fraction(2), Fraction(5, 2)])
+def test_cadences_give_the_distinct_frames_around_each_position(pattern: list[int], factor: Fraction) -> None:
+    check_locate(cadence_flags(pattern, 23), factor, max_run=3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    flags=st.lists(st.booleans(), min_size=1, max_size=30),
+    num=st.integers(1, 7),
+    den=st.integers(1, 3),
+    max_run=st.integers(1, 4),
+)
+def test_any_flags_any_factor_match_the_global_rule(flags: list[bool], num: int, den: int, max_run: int) -> None:
+    if Fraction(num, den) >= 1:
+        check_locate(flags, Fraction(num, den), max_run)
+
+
+def test_a_run_longer_than_the_cap_is_a_still_shot() -> None:
+    flags = [False, False, True, True, True, True, True, False, True, False]  # 5 repeats after frame 1
+    for p in (Fraction(3, 2), Fraction(4), Fraction(9, 2)):
+        assert locate(p, flags.__getitem__, 10, 3).b is None  # copies: exactly still
+    assert locate(Fraction(13, 2), flags.__getitem__, 10, 3).b == 7  # from the last still frame to the next
+    held = locate(Fraction(8), flags.__getitem__, 10, 3)  # a single repeat: held, between 7 and 9
+    assert (held.a, held.b, held.t, held.held) == (7, 9, Fraction(1, 2), True)
+
+
+def test_worst_block_decides_not_the_mean() -> None:
+    still = random_frames(1, 64, 96, seed=3)[0]
+    rng = np.random.default_rng(0)
+    noisy = np.clip(still + rng.normal(0, 1.5 / 255, still.shape), 0, 1).astype(np.float32)
+    mouth = still.copy()
+    mouth[:, 20:28, 40:48] = 1 - mouth[:, 20:28, 40:48]  # a small patch changes, the rest is still
+    assert worst_block_difference(noisy, still) < 0.01  # encoder-like noise: a copy
+    assert float(np.abs(mouth - still).mean()) < 0.01 < worst_block_difference(mouth, still)
+    # Edge blocks of their own size: a change in the last, partial column of blocks still counts fully.
+    wide = random_frames(1, 64, 100, seed=3)[0]  # 100 = 6 × 16 + a partial block 4 px wide
+    edge = wide.copy()
+    edge[:, :, 96:] += 0.2
+    assert worst_block_difference(edge, wide, 16) == pytest.approx(0.2, abs=1e-4)
+
+
+# --- the filter ----------------------------------------------------------------------------------------
+
+
+def held_clip(pattern: list[int], drawings: int, *, noise: float = 1 / 255, height: int = 32, width: int = 48):
+    """Drawings of a moving texture, each held as the pattern says, every copy with fresh noise."""
+    pictures = random_frames(drawings, height, width, seed=8, grain=4)
+    rng = np.random.default_rng(1)
+    frames, holds = [], itertools.cycle(pattern)
+    for picture in pictures:
+        hold = next(holds)
+        frames.append(picture)
+        frames += [
+            np.clip(picture + rng.normal(0, noise, picture.shape), 0, 1).astype(np.float32) for _ in range(hold - 1)
+        ]
+    return clip_from_arrays(frames), frames, pictures
+
+
+@pytest.mark.parametrize("pattern", [[2], [3], [2, 2, 3]])
+@pytest.mark.parametrize(("num", "den"), [(1, 1), (2, 1), (5, 2)])
+def test_filter_interpolates_held_frames_between_distinct_ones(pattern: list[int], num: int, den: int) -> None:
+    clip, frames, _ = held_clip(pattern, 6)
+    flags = cadence_flags(pattern, len(frames))
+    out = superslomo(clip, num, den, model=MODEL, dedup=True)
+    factor = Fraction(num, den)
+    plain = superslomo(clip, num, den, model=MODEL)
+    for n in range(out.num_frames):
+        frame = out.get_frame(n)
+        a, b, t, held = expected(n / factor, flags, 3)
+        props = frame.props
+        assert (props["SuperSloMoSource"], props.get("SuperSloMoNext"), props["SuperSloMoHeld"]) == (a, b, int(held))
+        assert props["SuperSloMoT"] == float(t)
+        if b is None:
+            assert np.array_equal(read_frame(frame), frames[a])  # bit-exact copies of distinct frames
+        elif b == a + 1:  # a pair of neighbours: what the plain filter gives
+            assert np.array_equal(read_frame(frame), read_frame(plain.get_frame(n)))
+
+
+def test_on_twos_at_factor_1_equals_the_distinct_frames_at_factor_2() -> None:
+    clip, frames, pictures = held_clip([2], 6)
+    deduped = superslomo(clip, 1, model=MODEL, dedup=True)
+    distinct = superslomo(clip_from_arrays(pictures), 2, model=MODEL)
+    assert deduped.num_frames == clip.num_frames
+    for n in range(len(frames) - 1):  # the last copy is the tail: it repeats the last drawing
+        assert np.array_equal(read_frame(deduped.get_frame(n)), read_frame(distinct.get_frame(n)))
+
+
+@pytest.mark.parametrize("motion", ["pan", "patch"])
+def test_clips_without_held_frames_are_unchanged(motion: str) -> None:
+    if motion == "pan":  # 1 px a frame
+        frames = random_frames(6, 32, 48, seed=2, grain=4)
+        frames = [np.ascontiguousarray(np.roll(frames[0], i, axis=2)) for i in range(6)]
+    else:  # a small patch moving on a still picture
+        still = random_frames(1, 32, 48, seed=2, grain=4)[0]
+        frames = []
+        for i in range(6):
+            f = still.copy()
+            f[:, 10:16, 5 + 2 * i : 11 + 2 * i] = 0.9
+            frames.append(f)
+    clip = clip_from_arrays(frames)
+    a, b = superslomo(clip, 3, model=MODEL, dedup=True), superslomo(clip, 3, model=MODEL)
+    for n in range(a.num_frames):
+        fa, fb = a.get_frame(n), b.get_frame(n)
+        assert np.array_equal(read_frame(fa), read_frame(fb)) and fa.props["SuperSloMoHeld"] == 0
+
+
+def test_a_still_shot_longer_than_the_cap_stays_exactly_still() -> None:
+    clip, frames, _ = held_clip([6, 2], 3, noise=0.5 / 255)
+    out = superslomo(clip, 2, model=MODEL, dedup=True)
+    for n in range(0, 10):  # frames 0..5: one drawing held six times, longer than max_run 3
+        assert np.array_equal(read_frame(out.get_frame(n)), frames[n // 2])
+    assert out.get_frame(11).props["SuperSloMoNext"] == 6  # from the last still frame to the next drawing
+
+
+def test_cut_inside_a_held_run_is_never_interpolated_across() -> None:
+    clip, frames, _ = held_clip([3], 3)
+    marked = core.std.SetFrameProp(clip, prop="_SceneChangePrev", intval=1)
+    marked = core.std.Splice([clip[:3], marked[3:4], clip[4:]])  # a cut between drawing 0 and drawing 1
+    out = superslomo(marked, 1, model=MODEL, dedup=True)
+    for n in (1, 2):  # held copies before the cut: themselves, not motion towards the next shot
+        frame = out.get_frame(n)
+        assert np.array_equal(read_frame(frame), frames[n]) and frame.props["SuperSloMoT"] == 0.0
+    assert out.get_frame(4).props["SuperSloMoNext"] == 6  # after the cut, held frames move again
+
+
+@pytest.mark.parametrize(("order", "threads"), [("reversed", 1), ("shuffled", 4)])
+def test_dedup_frames_do_not_depend_on_request_order_or_threads(order: str, threads: int) -> None:
+    clip, _, _ = held_clip([2, 3], 5)
+    old = core.num_threads
+    try:
+        core.num_threads = 1
+        reference = [read_frame(f) for f in superslomo(clip, 2, model=MODEL, dedup=True).frames()]
+        core.num_threads = threads
+        out = superslomo(clip, 2, model=MODEL, dedup=True)
+        picks = list(range(out.num_frames))
+        picks = picks[::-1] if order == "reversed" else random.Random(threads).sample(picks, len(picks))
+        futures = {n: out.get_frame_async(n) for n in picks}
+        got = {n: read_frame(f.result()) for n, f in futures.items()}
+    finally:
+        core.num_threads = old
+    assert all(np.array_equal(got[n], reference[n]) for n in range(len(reference)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dedup_threshold": 0}, r"dedup_threshold must be in \(0, 1\]"),
+        ({"dedup_max_run": 0}, "dedup_max_run must be an int from 1 to 16"),
+        ({"dedup_max_run": 2.5}, "dedup_max_run must be an int from 1 to 16"),
+    ],
+)
+def test_bad_dedup_arguments(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(vs.Error, match=f"^superslomo: {message}"):
+        superslomo(clip_from_arrays(random_frames(2, 8, 8)), model=MODEL, dedup=True, **kwargs)  # type: ignore[arg-type]
