@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -298,3 +299,55 @@ def test_ctrl_c_stops_cleanly_and_removes_the_temporary_file(tmp_path: Path, wei
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 40 KiB tmpfs: a real full disk, where mounting is allowed (root); skipped elsewhere."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+@needs_ffmpeg
+def test_a_full_disk_while_ffmpeg_writes_its_trailer_keeps_the_old_file(
+    tmp_path: Path, tiny_disk: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ffmpeg 5.1 exits 0 when the trailer does not fit; its output is still not a video.
+    src = lavfi_clip(tmp_path / "in.mp4", size="320x240", seconds=3, audio=False)
+    out = tiny_disk / "out.mp4"
+    out.write_bytes(b"keep me")
+    assert main([str(src), "-o", str(out), "--model", weights, "--overwrite", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no space left on the device while writing" in err, err
+    assert out.read_bytes() == b"keep me" and leftovers(tiny_disk) == []
+
+
+@needs_ffmpeg
+def test_an_ffmpeg_that_exits_0_with_a_truncated_file_is_not_trusted(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "ffmpeg"
+    # The real ffmpeg, then the file it wrote cut to half its size, silently and with exit status 0.
+    wrapper.write_text(
+        f'#!/bin/sh\n"{FFMPEG}" "$@" || exit $?\nfor last; do :; done\n'
+        'truncate -s $(( $(stat -c %s "$last") / 2 )) "$last"\n'
+    )
+    wrapper.chmod(0o755)
+    (bin_dir / "ffprobe").symlink_to(shutil.which("ffprobe"))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    src = lavfi_clip(tmp_path / "in.mp4", size="320x240", seconds=3)
+    for name in ("out.mkv", "out.mp4"):
+        out = tmp_path / name
+        out.write_bytes(b"keep me")
+        assert main([str(src), "-o", str(out), "--model", weights, "--overwrite"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("vs-superslomo: error: ffmpeg wrote") and err.count("\n") == 1, err
+        assert "(nothing was kept)" in err and out.read_bytes() == b"keep me"
+    assert leftovers(tmp_path) == []

@@ -9,6 +9,7 @@ name never holds a half-written file, whatever happens (errors, a full disk, Ctr
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -195,10 +196,15 @@ def _trim(clip: vs.VideoNode, start: Fraction | None, end: Fraction | None) -> t
     return clip[first:stop], first
 
 
+def _ffprobe(ffmpeg: str) -> str:
+    """The ffprobe of the same installation: beside ``ffmpeg`` when that is a path, else from PATH."""
+    return str(Path(ffmpeg).with_name("ffprobe")) if os.sep in ffmpeg else "ffprobe"
+
+
 def _probe_audio(ffmpeg: str, path: Path) -> str | None:
     """The codec name of the input's first audio stream, or None when it has none."""
-    ffprobe = str(Path(ffmpeg).with_name("ffprobe")) if os.sep in ffmpeg else "ffprobe"
-    cmd = [ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0"]
+    cmd = [_ffprobe(ffmpeg), "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name"]
+    cmd += ["-of", "csv=p=0"]
     try:
         out = subprocess.run([*cmd, str(path)], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
@@ -299,7 +305,7 @@ def _progress_bar(job: Job, total: int) -> tuple[Callable[[int, int], None], Cal
 
 def _os_error(exc: OSError, path: Path) -> JobError:
     if exc.errno == 28:  # ENOSPC
-        return JobError(f"no space left on the device while writing {path}; free some space and run again")
+        return _no_space(path)
     return JobError(f"cannot write {path}: {exc.strerror or exc}")
 
 
@@ -355,7 +361,8 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             audio_codec = _probe_audio(job.ffmpeg or "ffmpeg", job.input)
             span = _Span(first, src.num_frames, in_fps, factor)
             cmd, audio = _ffmpeg_command(job, tmp, colour, audio_codec, span)
-            _encode(cmd, out, update, output)
+            _encode(cmd, out, update, tmp, output)
+            _check_encoded(_ffprobe(job.ffmpeg or "ffmpeg"), tmp, output, out.num_frames, out_fps)
 
     try:
         # The temporary name keeps the extension: ffmpeg picks the container from it.
@@ -370,8 +377,28 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
     return Summary(src.num_frames, in_fps, out.num_frames, out_fps, output, time.perf_counter() - started, audio)
 
 
-def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], None], output: Path) -> None:
-    """Stream ``clip`` as y4m into ffmpeg; ffmpeg's own error becomes a one-line JobError."""
+# ffmpeg's follow-up lines that only say that something failed before; the cause is on another line.
+_GENERIC = re.compile(r"^(Error initializing output stream|Could not write header|Conversion failed|Error closing)")
+
+
+def _ffmpeg_reason(err: str, tmp: Path, output: Path) -> str:
+    """The line of ffmpeg's error output that names the cause, speaking of ``output``, not the temporary name."""
+    lines = [line.strip() for line in err.replace(str(tmp), str(output)).splitlines() if line.strip()]
+    lines = [re.sub(r"^\[[^]]* @ 0x[0-9a-f]+\]\s*", "", line) for line in lines]  # "[webm @ 0x55...] "
+    causes = [line for line in lines if not _GENERIC.match(line)] or lines
+    return causes[0] if causes else ""
+
+
+def _no_space(output: Path) -> JobError:
+    return JobError(f"no space left on the device while writing {output}; free some space and run again")
+
+
+def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], None], tmp: Path, output: Path) -> None:
+    """Stream ``clip`` as y4m into ffmpeg; ffmpeg's own error becomes a one-line JobError.
+
+    ffmpeg runs at ``-loglevel error``, so any line it prints is an error, even with exit status 0: ffmpeg
+    5.1 exits 0 when writing the trailer fails on a full disk.
+    """
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stderr is not None
     try:
@@ -383,13 +410,53 @@ def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], Non
         except OSError as exc:
             raise _os_error(exc, output) from None
         err = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            last = [line for line in err.strip().splitlines() if line.strip()]
-            reason = last[-1] if last else f"exit status {proc.returncode}"
+        status = proc.wait()
+        if status != 0 or err.strip():
             if re.search(r"No space left", err):
-                raise JobError(f"no space left on the device while writing {output}; free some space and run again")
+                raise _no_space(output)
+            reason = _ffmpeg_reason(err, tmp, output) or f"exit status {status}"
             raise JobError(f"ffmpeg failed writing {output}: {reason}")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _stream_duration(stream: dict[str, object]) -> float | None:
+    """The video stream's own duration: ``duration`` (mp4, mov) or the ``DURATION`` tag (mkv), if either is there."""
+    try:
+        return float(str(stream["duration"]))
+    except (KeyError, ValueError):
+        pass
+    tag = stream.get("tags", {}).get("DURATION") if isinstance(stream.get("tags"), dict) else None  # type: ignore[union-attr]
+    if isinstance(tag, str) and re.fullmatch(r"\d+:\d\d:\d\d(\.\d+)?", tag):
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return None
+
+
+def _check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Fraction) -> None:
+    """Read the encoded file back before it takes the output's name: the container must open without an
+    error and hold ``frames`` video frames lasting ``frames / fps`` (within a frame); else JobError."""
+    cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", "-count_packets", "-of", "json", "-show_entries"]
+    cmd += ["stream=nb_read_packets,duration:stream_tags=DURATION", str(tmp)]
+    try:
+        probe = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except FileNotFoundError:
+        raise JobError(f"ffprobe (part of ffmpeg) is needed to check {output} before it is kept; install it") from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JobError(f"cannot check {output} with ffprobe: {exc}") from None
+    if probe.returncode != 0 or probe.stderr.strip():
+        reason = _ffmpeg_reason(probe.stderr, tmp, output) or f"ffprobe exit status {probe.returncode}"
+        raise JobError(f"ffmpeg wrote a damaged {output} (nothing was kept): {reason}")
+    streams = json.loads(probe.stdout or "{}").get("streams") or [{}]
+    packets = int(streams[0].get("nb_read_packets", -1))
+    duration = _stream_duration(streams[0])
+    expected = float(frames / fps)
+    if packets != frames:
+        problem = f"it holds {max(packets, 0)} of the {frames} frames"
+    elif duration is not None and abs(duration - expected) > float(1 / fps) + 0.001:
+        problem = f"it lasts {duration:.3f} s instead of {expected:.3f} s"
+    else:
+        return
+    raise JobError(f"ffmpeg wrote an incomplete {output} (nothing was kept): {problem}; is the disk full?")
