@@ -211,8 +211,13 @@ def test_without_ffmpeg_a_lossless_y4m_is_written(tmp_path: Path, weights: str) 
     with open(src, "wb") as fh:
         clip.output(fh, y4m=True)
     logs: list[str] = []
-    summary = run_job(Job(src, tmp_path / "out.mp4", model=weights, ffmpeg=None, progress=False), log=logs.append)
+    umask = os.umask(0o022)
+    try:
+        summary = run_job(Job(src, tmp_path / "out.mp4", model=weights, ffmpeg=None, progress=False), log=logs.append)
+    finally:
+        os.umask(umask)
     assert summary.output == tmp_path / "out.y4m" and summary.output_frames == 10
+    assert summary.output.stat().st_mode & 0o777 == 0o644  # what the umask gives, not mkstemp's 0600
     assert not (tmp_path / "out.mp4").exists() and leftovers(tmp_path) == []
     back = vs.core.bs.VideoSource(str(summary.output), cachemode=0)
     assert (back.num_frames, back.fps_num, back.fps_den, back.format.id) == (10, 20, 1, vs.YUV420P8)
