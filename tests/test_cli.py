@@ -356,3 +356,41 @@ def test_an_ffmpeg_that_exits_0_with_a_truncated_file_is_not_trusted(
         assert err.startswith("vs-superslomo: error: ffmpeg wrote") and err.count("\n") == 1, err
         assert "(nothing was kept)" in err and out.read_bytes() == b"keep me"
     assert leftovers(tmp_path) == []
+
+
+def _y4m_input(path: Path, frames: int = 2) -> Path:
+    clip = vs.core.std.BlankClip(
+        width=48, height=32, format=vs.YUV420P8, length=frames, fpsnum=10, color=[90, 128, 128]
+    )
+    with open(path, "wb") as fh:
+        clip.output(fh, y4m=True)
+    return path
+
+
+def test_a_huge_factor_is_a_one_line_error_at_once(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _y4m_input(tmp_path / "in.y4m")
+    started = time.perf_counter()
+    assert main([str(src), "-o", str(tmp_path / "out.y4m"), "--model", weights, "--factor", "1000000"]) == 1
+    assert time.perf_counter() - started < 10
+    err = capsys.readouterr().err
+    assert err.startswith("vs-superslomo: error: factor 1000000 is above the limit of") and err.count("\n") == 1
+
+
+def test_an_error_while_frames_render_is_one_line(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vs_superslomo import engine
+
+    def out_of_memory(*_args: object) -> None:
+        raise RuntimeError("CUDA out of memory.\nTried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(engine.Interpolator, "interpolate", out_of_memory)
+    src = _y4m_input(tmp_path / "in.y4m")
+    assert main([str(src), "-o", str(tmp_path / "out.y4m"), "--model", weights, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "vs-superslomo: error: a frame failed to render: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    )
+    assert leftovers(tmp_path) == [] and not (tmp_path / "out.y4m").exists()

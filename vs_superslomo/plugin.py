@@ -23,6 +23,7 @@ __all__ = ["superslomo"]
 SOURCE_PROP = "SuperSloMoSource"
 T_PROP = "SuperSloMoT"
 _FORMATS = (vs.RGBS, vs.RGBH)
+_MIN_CHUNK_BYTES = 64 * 2**20
 
 
 def _error(message: str) -> vs.Error:
@@ -86,7 +87,8 @@ def superslomo(
     frame repeat it.
 
     :param clip: RGBS or RGBH, constant format and size. RGBS is computed in fp32; RGBH comes back RGBH.
-    :param factor_num: Numerator of the frame-count factor (>= 1 overall).
+    :param factor_num: Numerator of the frame-count factor (>= 1 and at most 10^4 overall; the reduced
+        numerator at most 10^5, which fps mode can reach with unusual rates).
     :param factor_den: Denominator of the factor, e.g. ``factor_num=5, factor_den=2`` for 2.5×.
     :param fps_num: Target frame-rate numerator; when set, factor = target fps / clip fps (fps mode),
         and the clip needs a known frame rate.
@@ -103,8 +105,9 @@ def superslomo(
     :param sc_threshold: Mean absolute luma difference (0..1) above which a pair is a cut (vs-rife's
         default), unless it falls below half of it once the motion is compensated (DIS flow): large
         motion is not a cut. ``_SceneChangeNext``/``_SceneChangePrev`` props on the input always count.
-    :param cache_mb: Memory for computed frames (MiB). All frames of one pair are computed together
-        and served from here; the most recent pair is kept whatever the budget.
+    :param cache_mb: Memory for computed frames (MiB). The frames of one pair are computed together, in
+        chunks of at most half this (at least 64 MiB), and served from here; the most recent chunk is kept
+        whatever the budget.
     :param tile: Run the network on overlapping tiles of this side (a multiple of 32, from 64), cross-faded
         where they overlap. None tiles only frames too large for the device's memory; on CUDA an
         out-of-memory error also halves the batch, then the tile, instead of failing.
@@ -156,28 +159,35 @@ def superslomo(
         base = vs.core.std.AssumeFPS(base, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
 
     dtype = np.float16 if clip.format.id == vs.RGBH else np.float32
-    cache: ComputeOnceCache[int, np.ndarray | None] = ComputeOnceCache(
-        cache_mb * 2**20, lambda a: 0 if a is None else a.nbytes
-    )
+    cache: ComputeOnceCache[tuple[int, int], np.ndarray] = ComputeOnceCache(cache_mb * 2**20, lambda a: a.nbytes)
+    cuts: ComputeOnceCache[int, bool] = ComputeOnceCache(4096, lambda _: 1)
+    # The frames of a pair are computed together, in chunks of at most half the cache (and at least
+    # _MIN_CHUNK_BYTES, so small caches still batch): a large factor never needs them all in memory at once.
+    frame_bytes = 3 * clip.width * clip.height * np.dtype(np.float32).itemsize
+    chunk = max(1, max(cache_mb * 2**19, _MIN_CHUNK_BYTES) // frame_bytes)
 
-    def pair_frames(left: int, f: list[vs.VideoFrame]) -> np.ndarray | None:
-        """Every frame the pair (left, left + 1) gives, or None across a cut; once per pair for all threads,
-        so the cut test's motion compensation runs once too."""
+    def cut(left: int, f: list[vs.VideoFrame]) -> bool:
+        """Whether the pair (left, left + 1) is a scene cut; once per pair for all threads, so the cut test's
+        motion compensation runs once too."""
+        if not sc:
+            return False
         a, b = read_frame(f[0]), read_frame(f[1])
-        if sc and is_cut(f[0].props, f[1].props, f[2].props, sc_threshold, lambda: compensated_difference(a, b)):
-            return None
-        times = [float(x) for x in timing.pair_times(left)]
-        return engine.interpolate(a, b, times).numpy().astype(dtype, copy=False)
+        return is_cut(f[0].props, f[1].props, f[2].props, sc_threshold, lambda: compensated_difference(a, b))
+
+    def chunk_frames(left: int, index: int, f: list[vs.VideoFrame]) -> np.ndarray:
+        """Chunk ``index`` of the frames the pair (left, left + 1) gives; once per chunk for all threads."""
+        times = [float(x) for x in timing.pair_times(left, index * chunk, (index + 1) * chunk)]
+        return engine.interpolate(read_frame(f[0]), read_frame(f[1]), times).numpy().astype(dtype, copy=False)
 
     def select(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, t = timing.position(n)
         source, data = left, None
         if t != 0:
-            frames = cache.get(left, lambda: pair_frames(left, f))
-            if frames is None:
+            if cuts.get(left, lambda: cut(left, f)):
                 source = left if t <= Fraction(1, 2) else left + 1
             else:
-                data = frames[timing.pair_times(left).index(t)]
+                index, offset = divmod(timing.pair_slot(n), chunk)
+                data = cache.get((left, index), lambda: chunk_frames(left, index, f))[offset]
         out = (f[1] if source != left else f[0]).copy()
         if data is not None:
             write_frame(out, data)

@@ -11,7 +11,12 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Timing", "TimingError", "resolve_factor"]
+__all__ = ["MAX_CYCLE", "MAX_FACTOR", "Timing", "TimingError", "resolve_factor"]
+
+# Bounds that keep the work per call finite: 10^4 frames per source frame is far beyond any slow motion,
+# and std.SelectEvery takes seconds for 10^5 offsets (one per numerator step) and minutes for 10^6.
+MAX_FACTOR = 10_000
+MAX_CYCLE = 100_000
 
 
 class TimingError(ValueError):
@@ -65,6 +70,16 @@ class Timing:
             raise TimingError(f"the clip needs at least one frame, got {self.num_input}")
         if self.factor < 1:
             raise TimingError(f"factor must be >= 1, got {self.factor}")
+        if self.factor > MAX_FACTOR:
+            raise TimingError(
+                f"factor {self.factor} is above the limit of {MAX_FACTOR} output frames per source frame; "
+                "use a smaller factor (or run twice)"
+            )
+        if self.factor.numerator > MAX_CYCLE:
+            raise TimingError(
+                f"factor {self.factor} repeats only every {self.factor.numerator} output frames (limit {MAX_CYCLE}); "
+                "give a simpler factor or target rate, or set the clip's rate to a simpler one with std.AssumeFPS"
+            )
 
     @property
     def num_output(self) -> int:
@@ -84,14 +99,29 @@ class Timing:
             return self.num_input - 1, Fraction(0)
         return left, p - left
 
-    def pair_times(self, left: int) -> list[Fraction]:
-        """Every t in (0, 1) at which some output frame falls between ``left`` and ``left + 1``, ascending."""
+    def pair_slot(self, n: int) -> int:
+        """The index of output frame ``n``'s t in :meth:`pair_times` of its pair (``n`` must not be a copy)."""
+        left, t = self.position(n)
+        if t == 0:
+            raise ValueError(f"output frame {n} is a copy of source frame {left}, not between two")
+        return n - self._first_between(left)
+
+    def _first_between(self, left: int) -> int:
+        """The first output frame strictly after source frame ``left``."""
+        return math.floor(left * self.factor) + 1
+
+    def pair_count(self, left: int) -> int:
+        """How many output frames fall strictly between ``left`` and ``left + 1``."""
         if not 0 <= left < self.num_input - 1:
-            return []
-        first = math.ceil(left * self.factor)
-        stop = math.ceil((left + 1) * self.factor)
-        times = [n / self.factor - left for n in range(first, stop)]
-        return [t for t in times if t > 0]
+            return 0
+        return math.ceil((left + 1) * self.factor) - self._first_between(left)
+
+    def pair_times(self, left: int, start: int = 0, stop: int | None = None) -> list[Fraction]:
+        """Every t in (0, 1) at which some output frame falls between ``left`` and ``left + 1``, ascending;
+        ``start``/``stop`` select a slice of them without building the rest (factors up to 10^4)."""
+        count = self.pair_count(left)
+        first = self._first_between(left)
+        return [(first + i) / self.factor - left for i in range(*slice(start, stop).indices(count))]
 
     def select_offsets(self) -> tuple[int, list[int]]:
         """``(cycle, offsets)`` such that ``std.SelectEvery(cycle, offsets)`` maps output n to source ``left``.

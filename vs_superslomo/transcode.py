@@ -274,8 +274,19 @@ def _ffmpeg_command(
     return cmd, audio
 
 
+def _render_error(exc: vs.Error) -> JobError:
+    """A frame that failed to render: VapourSynth's text is a Python traceback; keep its last exception."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    frames = [i for i, line in enumerate(lines) if line[:1].isspace()]  # the traceback's "  File ..." part
+    message = " ".join(line.strip() for line in lines[frames[-1] + 1 if frames else 0 :]) or type(exc).__name__
+    return JobError(f"a frame failed to render: {message.removeprefix('superslomo: ')}")
+
+
 def _write_y4m(clip: vs.VideoNode, sink: IO[bytes], progress: Callable[[int, int], None]) -> None:
-    clip.output(sink, y4m=True, progress_update=progress)
+    try:
+        clip.output(sink, y4m=True, progress_update=progress)
+    except vs.Error as exc:
+        raise _render_error(exc) from None
 
 
 def _check_paths(job: Job) -> None:
