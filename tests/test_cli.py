@@ -394,3 +394,25 @@ def test_an_error_while_frames_render_is_one_line(
         "vs-superslomo: error: a frame failed to render: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
     )
     assert leftovers(tmp_path) == [] and not (tmp_path / "out.y4m").exists()
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_while_starting_up_is_exit_130_without_a_traceback(tmp_path: Path, weights: str, delay: float) -> None:
+    # Within the first second torch and VapourSynth are still loading.
+    src = _y4m_input(tmp_path / "in.y4m", frames=50)
+    command = [sys.executable, "-m", "vs_superslomo", str(src), "-o", str(tmp_path / "out.y4m"), "--model", weights]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # this checkout's package
+    proc = subprocess.Popen([*command, "--factor", "8"], stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(delay)
+    assert proc.poll() is None, "the job ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.startswith("vs-superslomo: interrupted") and err.count("\n") == 1, err
+
+
+def test_audio_without_slowmo_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["in.mp4", "-o", "out.mp4", "--audio", "stretch"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert "--audio stretch needs --slowmo" in err

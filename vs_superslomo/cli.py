@@ -11,8 +11,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .flow import FLOW_SOURCES
-
 __all__ = ["main"]
 
 _MAIN_EPILOG = """examples:
@@ -53,6 +51,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _main_parser() -> argparse.ArgumentParser:
+    from .flow import FLOW_SOURCES
     from .transcode import CODECS, JobError, parse_factor, parse_fps, parse_time
 
     def typed(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -81,8 +80,7 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--audio",
         choices=("drop", "stretch"),
-        default="drop",
-        help="slow motion only: drop the audio (default) or slow it down to match (pitch kept)",
+        help="with --slowmo only: drop the audio (default) or slow it down to match (pitch kept)",
     )
     p.add_argument("--model", help="weights: an original SuperSloMo.ckpt or a .safetensors (default: bundled)")
     p.add_argument(
@@ -172,7 +170,7 @@ def _run_main(args: argparse.Namespace) -> None:
         flow=args.flow,
         crf=args.crf,
         codec=args.codec,
-        audio=args.audio,
+        audio=args.audio or "drop",
         start=args.start,
         end=args.end,
         overwrite=args.overwrite,
@@ -184,7 +182,14 @@ def _run_main(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status. Errors are one line on stderr, never a traceback."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # also while torch and VapourSynth load, before any file is touched
+        print("vs-superslomo: interrupted; no output written (the partial file was removed)", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in _DELEGATED:
         import importlib
 
@@ -200,14 +205,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in _SUBCOMMANDS:
         args, run = _weights_parser().parse_args(argv), _run_weights
     else:
-        args, run = _main_parser().parse_args(argv), _run_main
+        parser = _main_parser()
+        args, run = parser.parse_args(argv), _run_main
+        if args.audio is not None and not args.slowmo:
+            parser.error(f"--audio {args.audio} needs --slowmo (without it the audio is copied unchanged)")
     from .transcode import JobError
 
     try:
         run(args)
-    except KeyboardInterrupt:
-        print("vs-superslomo: interrupted; no output written (the partial file was removed)", file=sys.stderr)
-        return 130
     except (OSError, ValueError, JobError) as exc:
         print(f"vs-superslomo: error: {exc}", file=sys.stderr)
         return 1
