@@ -416,3 +416,51 @@ def test_audio_without_slowmo_is_a_usage_error(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1
     assert "--audio stretch needs --slowmo" in err
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody can write in: a read-only tmpfs where mounting is allowed (root ignores modes)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=40k", "tmpfs", str(folder)]).returncode != 0:
+        pytest.skip("cannot make a read-only folder here")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@needs_ffmpeg
+def test_output_mistakes_name_the_real_cause_and_the_fix(
+    tmp_path: Path, read_only_dir: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _y4m_input(tmp_path / "in.y4m")
+    cases = [
+        (tmp_path / "out", "has no extension, and ffmpeg picks the container by it: name it e.g. out.mp4"),
+        (tmp_path / "x.webm", "WebM holds only VP8, VP9 or AV1 video, and --codec x264 is none of them; use .mp4"),
+        (read_only_dir / "o.mp4", f"cannot write {read_only_dir / 'o.mp4'}: "),
+    ]
+    for out, message in cases:
+        assert main([str(src), "-o", str(out), "--model", weights, "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("vs-superslomo: error: ") and message in err and err.count("\n") == 1, err
+        assert ".part" not in err and not out.exists()
+    assert "choose another output folder or make it writable" in err
+    assert leftovers(tmp_path) == []
+
+
+def test_cuda_without_cuda_says_so_in_command_line_terms(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    src = _y4m_input(tmp_path / "in.y4m")
+    for device in ("cuda", "1"):
+        assert main([str(src), "-o", str(tmp_path / "o.y4m"), "--model", weights, "--device", device]) == 1
+        err = capsys.readouterr().err
+        assert err == f"vs-superslomo: error: --device {device}: CUDA is not available here; use --device cpu\n"

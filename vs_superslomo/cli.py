@@ -157,6 +157,12 @@ def _run_main(args: argparse.Namespace) -> None:
 
     if args.crf is not None and not 0 <= args.crf <= 51:
         raise ValueError(f"bad --crf {args.crf}: x264/x265 take 0..51")
+    device_index = _device_index(args.device)
+    if device_index is not None and device_index >= 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {args.device}: CUDA is not available here; use --device cpu")
     job = Job(
         input=args.input,
         output=args.output,
@@ -164,7 +170,7 @@ def _run_main(args: argparse.Namespace) -> None:
         fps=args.fps,
         slowmo=args.slowmo,
         model=args.model,
-        device_index=_device_index(args.device),
+        device_index=device_index,
         fp16=args.fp16,
         sc=args.sc,
         flow=args.flow,

@@ -9,6 +9,7 @@ name never holds a half-written file, whatever happens (errors, a full disk, Ctr
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -298,6 +299,16 @@ def _check_paths(job: Job) -> None:
         raise JobError(f"output folder {job.output.parent} does not exist")
     if job.ffmpeg is None or job.output.suffix.lower() == ".y4m":
         return
+    if not job.output.suffix:
+        raise JobError(
+            f"output {job.output} has no extension, and ffmpeg picks the container by it: "
+            f"name it e.g. {job.output.name}.mp4 or {job.output.name}.mkv"
+        )
+    if job.output.suffix.lower() == ".webm":
+        raise JobError(
+            f"output {job.output}: WebM holds only VP8, VP9 or AV1 video, and --codec {job.codec} is none of "
+            "them; use .mp4 or .mkv"
+        )
     if job.codec == "ffv1" and job.output.suffix.lower() not in _LOSSLESS_CONTAINERS:
         raise JobError(f"ffv1 needs a .mkv, .avi or .nut output, not {job.output.suffix or 'no extension'}")
 
@@ -315,8 +326,13 @@ def _progress_bar(job: Job, total: int) -> tuple[Callable[[int, int], None], Cal
 
 
 def _os_error(exc: OSError, path: Path) -> JobError:
-    if exc.errno == 28:  # ENOSPC
+    """The output's name and the system's reason, never the temporary file's name."""
+    if exc.errno == errno.ENOSPC:
         return _no_space(path)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return JobError(
+            f"cannot write {path}: {exc.strerror} in {path.parent}; choose another output folder or make it writable"
+        )
     return JobError(f"cannot write {path}: {exc.strerror or exc}")
 
 
@@ -378,6 +394,8 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
     try:
         # The temporary name keeps the extension: ffmpeg picks the container from it.
         atomic_write(output, write, suffix=f".part{output.suffix}")
+    except OSError as exc:  # creating or renaming the temporary file
+        raise _os_error(exc, output) from None
     finally:
         close()
     if output != job.output:
