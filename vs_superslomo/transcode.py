@@ -340,7 +340,10 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
     """Run ``job``; raise :class:`JobError` (one line) for anything the user can fix."""
     _check_paths(job)
     started = time.perf_counter()
-    src, first = _trim(_open(job), job.start, job.end)
+    whole = _open(job)
+    if job.ffmpeg is not None:
+        _check_input_length(job.ffmpeg, whole, job.input, log)
+    src, first = _trim(whole, job.start, job.end)
     colour = source_colour(src)
     in_fps = Fraction(src.fps_num, src.fps_den)
     factor_num, factor_den = (job.factor or Fraction(2)).as_integer_ratio()
@@ -464,13 +467,45 @@ def _stream_duration(stream: dict[str, object]) -> float | None:
     return None
 
 
+def _probe_video(ffprobe: str, path: Path, *, count: bool) -> subprocess.CompletedProcess[str]:
+    """ffprobe's JSON on ``path``'s first video stream: its duration and, with ``count``, its packets."""
+    entries = f"stream=duration{',nb_read_packets' if count else ''}:stream_tags=DURATION"
+    cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", *(["-count_packets"] if count else [])]
+    cmd += ["-of", "json", "-show_entries", entries, str(path)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def _video_stream(probe_json: str) -> dict[str, object]:
+    try:
+        streams = json.loads(probe_json or "{}").get("streams") or [{}]
+    except ValueError:
+        return {}
+    return streams[0] if isinstance(streams[0], dict) else {}
+
+
+def _check_input_length(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str], None]) -> None:
+    """Warn when fewer frames decode than the container promises: bestsource salvages a damaged (e.g.
+    truncated) file silently. Tolerant of a frame or two of edit-list and rounding differences."""
+    try:
+        stated = _stream_duration(_video_stream(_probe_video(_ffprobe(ffmpeg), path, count=False).stdout))
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    fps = Fraction(clip.fps_num, clip.fps_den)
+    if stated is None or fps <= 0:
+        return
+    decoded = float(clip.num_frames / fps)
+    if stated - decoded > max(0.5, 0.02 * stated):
+        log(
+            f"warning: {path} looks damaged: its container promises {stated:.2f} s of video, but only "
+            f"{clip.num_frames} frames ({decoded:.2f} s) decode; the output holds those"
+        )
+
+
 def _check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Fraction) -> None:
     """Read the encoded file back before it takes the output's name: the container must open without an
     error and hold ``frames`` video frames lasting ``frames / fps`` (within a frame); else JobError."""
-    cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", "-count_packets", "-of", "json", "-show_entries"]
-    cmd += ["stream=nb_read_packets,duration:stream_tags=DURATION", str(tmp)]
     try:
-        probe = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        probe = _probe_video(ffprobe, tmp, count=True)
     except FileNotFoundError:
         raise JobError(f"ffprobe (part of ffmpeg) is needed to check {output} before it is kept; install it") from None
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -478,9 +513,9 @@ def _check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Frac
     if probe.returncode != 0 or probe.stderr.strip():
         reason = _ffmpeg_reason(probe.stderr, tmp, output) or f"ffprobe exit status {probe.returncode}"
         raise JobError(f"ffmpeg wrote a damaged {output} (nothing was kept): {reason}")
-    streams = json.loads(probe.stdout or "{}").get("streams") or [{}]
-    packets = int(streams[0].get("nb_read_packets", -1))
-    duration = _stream_duration(streams[0])
+    stream = _video_stream(probe.stdout)
+    packets = int(stream.get("nb_read_packets", -1))
+    duration = _stream_duration(stream)
     expected = float(frames / fps)
     if packets != frames:
         problem = f"it holds {max(packets, 0)} of the {frames} frames"
