@@ -3,8 +3,9 @@
 The video is streamed as y4m from VapourSynth into ffmpeg, which also takes the audio from the input
 file: copied unchanged in frame-rate mode (the duration does not change), dropped or stretched in slow
 motion. Without ffmpeg the job writes a lossless y4m the project produces by itself. The result is
-written under a temporary name in the output's folder and renamed only when complete, so the output
-name never holds a half-written file, whatever happens (errors, a full disk, Ctrl-C).
+written under a temporary name in the output's folder and renamed only when complete and read back
+(ffmpeg's error output, ffprobe's frame count and duration), so the output name never holds a
+half-written file, whatever happens (errors, a full disk, Ctrl-C).
 """
 
 from __future__ import annotations
