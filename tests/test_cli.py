@@ -470,11 +470,12 @@ def test_cuda_without_cuda_says_so_in_command_line_terms(
 def test_a_damaged_input_is_salvaged_with_a_warning(
     tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    whole = lavfi_clip(tmp_path / "whole.mkv", size="160x120", seconds=4, audio=False)
+    # With audio, which ffmpeg reads from the damaged file too (and complains about).
+    whole = lavfi_clip(tmp_path / "whole.mkv", size="160x120", seconds=4)
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a download that stopped half-way
     for src, warned in ((whole, False), (cut, True)):
         assert main([str(src), "-o", str(tmp_path / f"out_{src.name}"), "--model", weights, "--no-progress"]) == 0
         err = capsys.readouterr().err
-        assert (f"warning: {cut} looks damaged: its container promises 4.00 s of video, but only " in err) == warned
+        assert (f"warning: {cut} looks damaged: its container promises 4.0" in err) == warned
         assert err.count("\n") == warned, err

@@ -414,6 +414,10 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
 _GENERIC = re.compile(r"^(Error initializing output stream|Could not write header|Conversion failed|Error closing)")
 
 
+# ffmpeg's messages about writing the output (or naming it), as opposed to an input's complaints.
+_WRITE_ERROR = re.compile(r"Error (writing|closing)|No space left|av_interleaved_write_frame|Error muxing|I/O error")
+
+
 def _ffmpeg_reason(err: str, tmp: Path, output: Path) -> str:
     """The line of ffmpeg's error output that names the cause, speaking of ``output``, not the temporary name."""
     lines = [line.strip() for line in err.replace(str(tmp), str(output)).splitlines() if line.strip()]
@@ -429,8 +433,9 @@ def _no_space(output: Path) -> JobError:
 def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], None], tmp: Path, output: Path) -> None:
     """Stream ``clip`` as y4m into ffmpeg; ffmpeg's own error becomes a one-line JobError.
 
-    ffmpeg runs at ``-loglevel error``, so any line it prints is an error, even with exit status 0: ffmpeg
-    5.1 exits 0 when writing the trailer fails on a full disk.
+    ffmpeg 5.1 exits 0 when writing the trailer fails on a full disk, so a line about writing the output
+    fails the job whatever the exit status. Complaints about an input (a damaged file whose audio is
+    taken along) do not: the file is read back afterwards (:func:`_check_encoded`).
     """
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stderr is not None
@@ -444,7 +449,7 @@ def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], Non
             raise _os_error(exc, output) from None
         err = proc.stderr.read().decode(errors="replace")
         status = proc.wait()
-        if status != 0 or err.strip():
+        if status != 0 or _WRITE_ERROR.search(err) or str(tmp) in err:
             if re.search(r"No space left", err):
                 raise _no_space(output)
             reason = _ffmpeg_reason(err, tmp, output) or f"exit status {status}"
