@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -210,8 +211,13 @@ def test_without_ffmpeg_a_lossless_y4m_is_written(tmp_path: Path, weights: str) 
     with open(src, "wb") as fh:
         clip.output(fh, y4m=True)
     logs: list[str] = []
-    summary = run_job(Job(src, tmp_path / "out.mp4", model=weights, ffmpeg=None, progress=False), log=logs.append)
+    umask = os.umask(0o022)
+    try:
+        summary = run_job(Job(src, tmp_path / "out.mp4", model=weights, ffmpeg=None, progress=False), log=logs.append)
+    finally:
+        os.umask(umask)
     assert summary.output == tmp_path / "out.y4m" and summary.output_frames == 10
+    assert summary.output.stat().st_mode & 0o777 == 0o644  # what the umask gives, not mkstemp's 0600
     assert not (tmp_path / "out.mp4").exists() and leftovers(tmp_path) == []
     back = vs.core.bs.VideoSource(str(summary.output), cachemode=0)
     assert (back.num_frames, back.fps_num, back.fps_den, back.format.id) == (10, 20, 1, vs.YUV420P8)
@@ -298,3 +304,178 @@ def test_ctrl_c_stops_cleanly_and_removes_the_temporary_file(tmp_path: Path, wei
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 40 KiB tmpfs: a real full disk, where mounting is allowed (root); skipped elsewhere."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+@needs_ffmpeg
+def test_a_full_disk_while_ffmpeg_writes_its_trailer_keeps_the_old_file(
+    tmp_path: Path, tiny_disk: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ffmpeg 5.1 exits 0 when the trailer does not fit; its output is still not a video.
+    src = lavfi_clip(tmp_path / "in.mp4", size="320x240", seconds=3, audio=False)
+    out = tiny_disk / "out.mp4"
+    out.write_bytes(b"keep me")
+    assert main([str(src), "-o", str(out), "--model", weights, "--overwrite", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no space left on the device while writing" in err, err
+    assert out.read_bytes() == b"keep me" and leftovers(tiny_disk) == []
+
+
+@needs_ffmpeg
+def test_an_ffmpeg_that_exits_0_with_a_truncated_file_is_not_trusted(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "ffmpeg"
+    # The real ffmpeg, then the file it wrote cut to half its size, silently and with exit status 0.
+    wrapper.write_text(
+        f'#!/bin/sh\n"{FFMPEG}" "$@" || exit $?\nfor last; do :; done\n'
+        'truncate -s $(( $(stat -c %s "$last") / 2 )) "$last"\n'
+    )
+    wrapper.chmod(0o755)
+    (bin_dir / "ffprobe").symlink_to(shutil.which("ffprobe"))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    src = lavfi_clip(tmp_path / "in.mp4", size="320x240", seconds=3)
+    for name in ("out.mkv", "out.mp4"):
+        out = tmp_path / name
+        out.write_bytes(b"keep me")
+        assert main([str(src), "-o", str(out), "--model", weights, "--overwrite"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("vs-superslomo: error: ffmpeg wrote") and err.count("\n") == 1, err
+        assert "(nothing was kept)" in err and out.read_bytes() == b"keep me"
+    assert leftovers(tmp_path) == []
+
+
+def _y4m_input(path: Path, frames: int = 2) -> Path:
+    clip = vs.core.std.BlankClip(
+        width=48, height=32, format=vs.YUV420P8, length=frames, fpsnum=10, color=[90, 128, 128]
+    )
+    with open(path, "wb") as fh:
+        clip.output(fh, y4m=True)
+    return path
+
+
+def test_a_huge_factor_is_a_one_line_error_at_once(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _y4m_input(tmp_path / "in.y4m")
+    started = time.perf_counter()
+    assert main([str(src), "-o", str(tmp_path / "out.y4m"), "--model", weights, "--factor", "1000000"]) == 1
+    assert time.perf_counter() - started < 10
+    err = capsys.readouterr().err
+    assert err.startswith("vs-superslomo: error: factor 1000000 is above the limit of") and err.count("\n") == 1
+
+
+def test_an_error_while_frames_render_is_one_line(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vs_superslomo import engine
+
+    def out_of_memory(*_args: object) -> None:
+        raise RuntimeError("CUDA out of memory.\nTried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(engine.Interpolator, "interpolate", out_of_memory)
+    src = _y4m_input(tmp_path / "in.y4m")
+    assert main([str(src), "-o", str(tmp_path / "out.y4m"), "--model", weights, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "vs-superslomo: error: a frame failed to render: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+    )
+    assert leftovers(tmp_path) == [] and not (tmp_path / "out.y4m").exists()
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6])
+def test_ctrl_c_while_starting_up_is_exit_130_without_a_traceback(tmp_path: Path, weights: str, delay: float) -> None:
+    # Within 0.6 s torch and VapourSynth are still loading (test_ctrl_c_stops_cleanly_... covers rendering).
+    src = _y4m_input(tmp_path / "in.y4m", frames=50)
+    command = [sys.executable, "-m", "vs_superslomo", str(src), "-o", str(tmp_path / "out.y4m"), "--model", weights]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # this checkout's package
+    proc = subprocess.Popen([*command, "--factor", "8"], stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(delay)
+    assert proc.poll() is None, "the job ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.startswith("vs-superslomo: interrupted") and err.count("\n") == 1, err
+
+
+def test_audio_without_slowmo_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["in.mp4", "-o", "out.mp4", "--audio", "stretch"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert "--audio stretch needs --slowmo" in err
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody can write in: a read-only tmpfs where mounting is allowed (root ignores modes)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=40k", "tmpfs", str(folder)]).returncode != 0:
+        pytest.skip("cannot make a read-only folder here")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@needs_ffmpeg
+def test_output_mistakes_name_the_real_cause_and_the_fix(
+    tmp_path: Path, read_only_dir: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _y4m_input(tmp_path / "in.y4m")
+    cases = [
+        (tmp_path / "out", "has no extension, and ffmpeg picks the container by it: name it e.g. out.mp4"),
+        (tmp_path / "x.webm", "WebM holds only VP8, VP9 or AV1 video, and --codec x264 is none of them; use .mp4"),
+        (read_only_dir / "o.mp4", f"cannot write {read_only_dir / 'o.mp4'}: "),
+    ]
+    for out, message in cases:
+        assert main([str(src), "-o", str(out), "--model", weights, "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("vs-superslomo: error: ") and message in err and err.count("\n") == 1, err
+        assert ".part" not in err and not out.exists()
+    assert "choose another output folder or make it writable" in err
+    assert leftovers(tmp_path) == []
+
+
+def test_cuda_without_cuda_says_so_in_command_line_terms(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    src = _y4m_input(tmp_path / "in.y4m")
+    for device in ("cuda", "1"):
+        assert main([str(src), "-o", str(tmp_path / "o.y4m"), "--model", weights, "--device", device]) == 1
+        err = capsys.readouterr().err
+        assert err == f"vs-superslomo: error: --device {device}: CUDA is not available here; use --device cpu\n"
+
+
+@needs_ffmpeg
+def test_a_damaged_input_is_salvaged_with_a_warning(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With audio, which ffmpeg reads from the damaged file too (and complains about).
+    whole = lavfi_clip(tmp_path / "whole.mkv", size="160x120", seconds=4)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a download that stopped half-way
+    for src, warned in ((whole, False), (cut, True)):
+        assert main([str(src), "-o", str(tmp_path / f"out_{src.name}"), "--model", weights, "--no-progress"]) == 0
+        err = capsys.readouterr().err
+        assert (f"warning: {cut} looks damaged: its container promises 4.0" in err) == warned
+        assert err.count("\n") == warned, err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from concurrent.futures import Future
 from fractions import Fraction
 
@@ -289,3 +290,48 @@ def test_gpu_requests_without_cuda_are_refused() -> None:
         superslomo(clip, device_index=0, model=MODEL)
     with pytest.raises(vs.Error, match="superslomo: fp16=True needs a CUDA device"):
         superslomo(clip, fp16=True, model=MODEL)
+
+
+@pytest.mark.parametrize("factor", [10**6, 10**9])
+def test_huge_factors_are_one_line_errors_at_once(factor: int) -> None:
+    clip = clip_from_arrays(random_frames(2, 8, 8))
+    started = time.perf_counter()
+    with pytest.raises(vs.Error) as refused:
+        superslomo(clip, factor, model=MODEL)
+    assert time.perf_counter() - started < 1
+    assert str(refused.value).startswith(f"superslomo: factor {factor} is above the limit of") and "\n" not in str(
+        refused.value
+    )
+
+
+def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vs_superslomo import engine, plugin
+
+    clip = clip_from_arrays(random_frames(2, 24, 40))
+    reference = superslomo(clip, 8, model=MODEL)
+    expected = {n: read_frame(reference.get_frame(n)) for n in range(16)}
+    calls: list[int] = []
+    real = engine.Interpolator.interpolate
+
+    def recording(self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float]) -> torch.Tensor:
+        calls.append(len(times))
+        return real(self, a, b, times)
+
+    monkeypatch.setattr(engine.Interpolator, "interpolate", recording)
+    monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 3 * 3 * 24 * 40 * 4)  # three frames
+    chunked = superslomo(clip, 8, cache_mb=0, model=MODEL)
+    for n in (5, 1, 7, 2):
+        assert np.abs(read_frame(chunked.get_frame(n)) - expected[n]).max() < 1e-6
+    assert calls == [3, 3, 1, 3]  # chunks 1, 0, 2 of the 7 frames, then 0 again: cache_mb=0 keeps the latest
+
+    # A large factor on large frames: one output frame computes one chunk, never the whole pair.
+    calls.clear()
+    monkeypatch.setattr(
+        engine.Interpolator,
+        "interpolate",
+        lambda self, a, b, times: calls.append(len(times)) or torch.zeros((len(times), *a.shape)),
+    )
+    monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 0)
+    big = clip_from_arrays(random_frames(2, 256, 256))
+    superslomo(big, 1000, cache_mb=8, model=MODEL).get_frame(500)
+    assert calls == [8 * 2**19 // (3 * 256 * 256 * 4)]  # half the cache's worth of frames

@@ -6,10 +6,10 @@ import math
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from vs_superslomo.timing import Timing, TimingError, resolve_factor
+from vs_superslomo.timing import MAX_CYCLE, MAX_FACTOR, Timing, TimingError, resolve_factor
 
 factors = st.builds(Fraction, st.integers(1, 40), st.integers(1, 12)).filter(lambda f: f >= 1)
 lengths = st.integers(1, 60)
@@ -32,7 +32,6 @@ def test_positions_follow_the_rules(n: int, factor: Fraction) -> None:
             assert left == math.floor(p) and t == p - left and 0 <= t < 1
 
 
-@settings(deadline=None)  # up to 60 × 32 outputs per example: slow on a busy 2-core CI machine
 @given(lengths, factors)
 def test_pair_times_are_exactly_the_interpolated_outputs(n: int, factor: Fraction) -> None:
     timing = Timing(n, factor)
@@ -90,3 +89,31 @@ def test_timing_rejects_empty_clip_and_small_factor() -> None:
         Timing(3, Fraction(1, 2))
     with pytest.raises(IndexError):
         Timing(3, Fraction(2)).position(6)
+
+
+@given(lengths, factors, st.integers(0, 40), st.integers(0, 40))
+def test_pair_slices_and_slots_without_building_the_whole_pair(n: int, factor: Fraction, a: int, b: int) -> None:
+    timing = Timing(n, factor)
+    for left in range(n - 1):
+        times = timing.pair_times(left)
+        assert timing.pair_count(left) == len(times) and timing.pair_times(left, start=a, stop=b) == times[a:b]
+    for out in range(timing.num_output):
+        left, t = timing.position(out)
+        if t:
+            assert timing.pair_times(left)[timing.pair_slot(out)] == t
+
+
+@pytest.mark.parametrize("factor", [Fraction(MAX_FACTOR + 1), Fraction(10**6), Fraction(10**9), Fraction(10**18, 3)])
+def test_factors_above_the_bound_are_refused_at_once(factor: Fraction) -> None:
+    with pytest.raises(TimingError, match=f"above the limit of {MAX_FACTOR} output frames per source frame"):
+        Timing(2, factor)
+    assert Timing(2, Fraction(MAX_FACTOR)).num_output == 2 * MAX_FACTOR
+
+
+def test_factors_that_repeat_too_rarely_are_refused_at_once() -> None:
+    # e.g. a target rate over an unusual clip rate: a factor near 1 whose reduced numerator is huge.
+    factor = Fraction(MAX_CYCLE + 3, MAX_CYCLE)
+    with pytest.raises(TimingError, match=f"repeats only every {MAX_CYCLE + 3} output frames"):
+        Timing(2, factor)
+    cycle, offsets = Timing(2, Fraction(MAX_CYCLE - 1, MAX_CYCLE - 2)).select_offsets()
+    assert len(offsets) == MAX_CYCLE - 1 and cycle == MAX_CYCLE - 2

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 import vapoursynth as vs
 from conftest import TINY_WIDTH, clip_from_arrays, make_model, random_frames, write_original_ckpt
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
-from vs_superslomo import superslomo
+from vs_superslomo import superslomo, weights
 from vs_superslomo.cli import main
 from vs_superslomo.weights import DEFAULT_WEIGHTS_NAME, WeightsError, default_weights_path, load_model, save_model
 
@@ -72,15 +74,79 @@ def test_checkpoint_carrying_code_is_refused_and_never_runs(tmp_path: Path) -> N
     marker = tmp_path / "pwned"
     bad = tmp_path / "evil.ckpt"
     torch.save({"state_dictFC": _Payload(marker), "state_dictAT": {}}, bad)
-    with pytest.raises(WeightsError, match=r"evil\.ckpt: cannot be read as a safe checkpoint"):
-        load_model(bad)
-    assert not marker.exists()
     # A bare pickle (the pre-zip torch format) carrying code is refused too.
     raw = tmp_path / "evil_raw.ckpt"
     raw.write_bytes(pickle.dumps(_Payload(marker), protocol=2))
-    with pytest.raises(WeightsError, match=r"evil_raw\.ckpt"):
-        load_model(raw)
+    for path in (bad, raw):
+        with pytest.raises(WeightsError) as refused:
+            load_model(path)
+        message = str(refused.value)
+        assert message.startswith(f"{path}: refused as unsafe: ") and "system" in message, message
+        # torch's hint would have the user run the file's code: it must never be passed on.
+        assert "weights_only" not in message and "\n" not in message
     assert not marker.exists()
+
+
+_LOAD_UNDER_LIMIT = """
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))  # a network of hundreds of GB fails loudly, not slowly
+from vs_superslomo.weights import WeightsError, load_model
+start = time.perf_counter()
+try:
+    load_model(sys.argv[1])
+except WeightsError as exc:
+    print(f"{time.perf_counter() - start:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {exc}")
+"""
+
+
+@pytest.mark.parametrize("kind", ["ckpt", "safetensors"])
+def test_oversized_networks_are_refused_before_anything_is_built(tmp_path: Path, kind: str) -> None:
+    model = make_model()
+    if kind == "ckpt":
+        path = tmp_path / "wide.ckpt"
+        flow = dict(model.flow.state_dict(), **{"conv1.weight": torch.zeros(32000, 6, 1, 1)})
+        torch.save({"state_dictFC": flow, "state_dictAT": model.interp.state_dict()}, path)
+        width = "1000"
+    else:
+        path = tmp_path / "wide.safetensors"
+        save_model(model, path)
+        tensors = load_file(str(path))
+        save_file(tensors, str(path), metadata={"width": "64", "warp": "exact", "mean": "0.4,0.4,0.4"})
+        width = "64"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # this checkout's package
+    child = subprocess.run(
+        [sys.executable, "-c", _LOAD_UNDER_LIMIT, str(path)], capture_output=True, text=True, env=env
+    )
+    assert child.returncode == 0 and child.stdout, child.stderr[-2000:]
+    seconds, peak_kib, message = child.stdout.strip().split(" ", 2)
+    assert float(seconds) < 0.5 and int(peak_kib) < 2 << 20  # no network was allocated (peak RSS < 2 GiB)
+    assert message.startswith(f"{path}: width {width} is not a Super SloMo network's (0 < width <= 4")
+
+
+def test_shapes_are_checked_against_the_width_before_the_network_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tensors = {
+        f"{p}.{k}": v
+        for p, net in (("flow", make_model().flow), ("interp", make_model().interp))
+        for k, v in net.state_dict().items()
+    }
+    # A file that says width 4 but holds a tiny network: building width 4 first would cost hundreds of MB.
+    save_file(tensors, str(tmp_path / "w4.safetensors"), metadata={"width": "4", "warp": "exact", "mean": "0,0,0"})
+    built: list[float] = []
+    real = weights.SuperSloMo
+
+    def counting(*args: object, **kwargs: object) -> object:
+        if torch.get_default_device().type != "meta":
+            built.append(float(kwargs.get("width", 1.0)))  # type: ignore[arg-type]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(weights, "SuperSloMo", counting)
+    with pytest.raises(
+        WeightsError, match=r"flow network key 'conv1\.weight' has shape \(2, 6, 7, 7\), expected \(128, 6"
+    ):
+        load_model(tmp_path / "w4.safetensors")
+    assert built == []
 
 
 @pytest.mark.parametrize("kind", ["ckpt", "safetensors"])

@@ -11,9 +11,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .flow import FLOW_SOURCES
-from .holds import HoldRules
-
 __all__ = ["main"]
 
 _MAIN_EPILOG = """examples:
@@ -55,6 +52,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _main_parser() -> argparse.ArgumentParser:
+    from .flow import FLOW_SOURCES
+    from .holds import HoldRules
     from .transcode import CODECS, JobError, parse_factor, parse_fps, parse_time
 
     def typed(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -83,8 +82,7 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--audio",
         choices=("drop", "stretch"),
-        default="drop",
-        help="slow motion only: drop the audio (default) or slow it down to match (pitch kept)",
+        help="with --slowmo only: drop the audio (default) or slow it down to match (pitch kept)",
     )
     p.add_argument("--model", help="weights: an original SuperSloMo.ckpt or a .safetensors (default: bundled)")
     p.add_argument(
@@ -180,6 +178,12 @@ def _run_main(args: argparse.Namespace) -> None:
 
     if args.crf is not None and not 0 <= args.crf <= 51:
         raise ValueError(f"bad --crf {args.crf}: x264/x265 take 0..51")
+    device_index = _device_index(args.device)
+    if device_index is not None and device_index >= 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {args.device}: CUDA is not available here; use --device cpu")
     job = Job(
         input=args.input,
         output=args.output,
@@ -187,7 +191,7 @@ def _run_main(args: argparse.Namespace) -> None:
         fps=args.fps,
         slowmo=args.slowmo,
         model=args.model,
-        device_index=_device_index(args.device),
+        device_index=device_index,
         fp16=args.fp16,
         sc=args.sc,
         flow=args.flow,
@@ -196,7 +200,7 @@ def _run_main(args: argparse.Namespace) -> None:
         dedup_max_run=args.dedup_max_run,
         crf=args.crf,
         codec=args.codec,
-        audio=args.audio,
+        audio=args.audio or "drop",
         start=args.start,
         end=args.end,
         overwrite=args.overwrite,
@@ -208,7 +212,14 @@ def _run_main(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status. Errors are one line on stderr, never a traceback."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # also while torch and VapourSynth load, before any file is touched
+        print("vs-superslomo: interrupted; no output written (the partial file was removed)", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in _DELEGATED:
         import importlib
 
@@ -224,14 +235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in _SUBCOMMANDS:
         args, run = _weights_parser().parse_args(argv), _run_weights
     else:
-        args, run = _main_parser().parse_args(argv), _run_main
+        parser = _main_parser()
+        args, run = parser.parse_args(argv), _run_main
+        if args.audio is not None and not args.slowmo:
+            parser.error(f"--audio {args.audio} needs --slowmo (without it the audio is copied unchanged)")
     from .transcode import JobError
 
     try:
         run(args)
-    except KeyboardInterrupt:
-        print("vs-superslomo: interrupted; no output written (the partial file was removed)", file=sys.stderr)
-        return 130
     except (OSError, ValueError, JobError) as exc:
         print(f"vs-superslomo: error: {exc}", file=sys.stderr)
         return 1

@@ -3,26 +3,81 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so temporary files are neither locked nor cleaned up
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["atomic_write", "remove_stale_parts"]
+
+
+def _umask() -> int:
+    # The umask can only be read by setting it; it is put back at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pattern(target: Path, suffix: str) -> re.Pattern[str]:
+    """Names of ``target``'s temporary files: ``.NAME.`` + mkstemp's 8 random characters + ``suffix``."""
+    return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}{re.escape(suffix)}")
+
+
+def remove_stale_parts(path: str | os.PathLike[str], *, suffix: str = ".part") -> list[Path]:
+    """Remove the temporary files of ``path`` that no running process writes, and return them.
+
+    A writer holds an flock on its temporary file for as long as it runs; the kernel drops the lock when
+    the process ends however it ends (kill -9, power loss), so an unlocked one is left over from a run that
+    died. Files of other outputs, or of a run still going, are never touched.
+    """
+    target = Path(path)
+    if fcntl is None or not target.parent.is_dir():
+        return []
+    pattern = _pattern(target, suffix)
+    removed = []
+    for candidate in target.parent.iterdir():
+        if not pattern.fullmatch(candidate.name):
+            continue
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone already, a link, or not ours to read
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            candidate.unlink()
+            removed.append(candidate)
+        except OSError:
+            pass  # locked: its run is still writing it (or it cannot be removed)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object], *, suffix: str = ".part") -> None:
     """Call ``write(tmp)`` on a temporary path in ``path``'s folder (ending in ``suffix``), then rename it.
 
     The rename is atomic on one file system: ``path`` holds the old file or the whole new one, never a
-    part; on any error (or Ctrl-C) the temporary file is removed.
+    part; on any error (or Ctrl-C) the temporary file is removed, and temporary files of ``path`` left
+    by killed runs are removed first (:func:`remove_stale_parts`). The file gets the mode the umask gives,
+    as if created by ``open``, not mkstemp's 0600.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(target, suffix=suffix)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(fd)
     try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until this run ends: marks the file as in use
+        os.chmod(tmp, 0o666 & ~_umask())
         write(Path(tmp))
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)

@@ -27,6 +27,7 @@ NEXT_PROP = "SuperSloMoNext"
 HELD_PROP = "SuperSloMoHeld"
 REPEATS_PROP = "SuperSloMoRepeats"  # on the internal flags clip: the frame repeats the one before
 _FORMATS = (vs.RGBS, vs.RGBH)
+_MIN_CHUNK_BYTES = 64 * 2**20
 
 
 def _error(message: str) -> vs.Error:
@@ -117,7 +118,8 @@ def superslomo(
     frame repeat it.
 
     :param clip: RGBS or RGBH, constant format and size. RGBS is computed in fp32; RGBH comes back RGBH.
-    :param factor_num: Numerator of the frame-count factor (>= 1 overall).
+    :param factor_num: Numerator of the frame-count factor (>= 1 and at most 10^4 overall; the reduced
+        numerator at most 10^5, which fps mode can reach with unusual rates).
     :param factor_den: Denominator of the factor, e.g. ``factor_num=5, factor_den=2`` for 2.5×.
     :param fps_num: Target frame-rate numerator; when set, factor = target fps / clip fps (fps mode),
         and the clip needs a known frame rate.
@@ -134,8 +136,9 @@ def superslomo(
     :param sc_threshold: Mean absolute luma difference (0..1) above which a pair is a cut (vs-rife's
         default), unless it falls below half of it once the motion is compensated (DIS flow): large
         motion is not a cut. ``_SceneChangeNext``/``_SceneChangePrev`` props on the input always count.
-    :param cache_mb: Memory for computed frames (MiB). All frames of one pair are computed together
-        and served from here; the most recent pair is kept whatever the budget.
+    :param cache_mb: Memory for computed frames (MiB). The frames of one pair are computed together, in
+        chunks of at most half this (at least 64 MiB), and served from here; the most recent chunk is kept
+        whatever the budget.
     :param tile: Run the network on overlapping tiles of this side (a multiple of 32, from 64), cross-faded
         where they overlap. None tiles only frames too large for the device's memory; on CUDA an
         out-of-memory error also halves the batch, then the tile, instead of failing.
@@ -213,23 +216,33 @@ def superslomo(
     flags_first = stats_first + (len(stats_at) if sc else 0)
 
     dtype = np.float16 if clip.format.id == vs.RGBH else np.float32
-    cache: ComputeOnceCache[int, np.ndarray | None] = ComputeOnceCache(
-        cache_mb * 2**20, lambda a: 0 if a is None else a.nbytes
-    )
+    cache: ComputeOnceCache[tuple[int, int], np.ndarray] = ComputeOnceCache(cache_mb * 2**20, lambda a: a.nbytes)
+    cuts: ComputeOnceCache[int, bool] = ComputeOnceCache(4096, lambda _: 1)
+    # The frames of a pair are computed together, in chunks of at most half the cache (and at least
+    # _MIN_CHUNK_BYTES, so small caches still batch): a large factor never needs them all in memory at once.
+    frame_bytes = 3 * clip.width * clip.height * np.dtype(np.float32).itemsize
+    chunk = max(1, max(cache_mb * 2**19, _MIN_CHUNK_BYTES) // frame_bytes)
 
-    def pair_frames(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> np.ndarray | None:
-        """Every frame between distinct frames a and b, or None across a cut; once per pair for all threads,
-        so the cut test's motion compensation runs once too."""
-        frame_a, frame_b = f[frames_at.index(a - left)], f[frames_at.index(b - left)]
-        x0, x1 = read_frame(frame_a), read_frame(frame_b)
-        if sc:
-            # The cut, if any, lies between b - 1 and b: frames from a to b - 1 show one picture.
-            before = f[frames_at.index(b - 1 - left)]
-            stats = f[stats_first + b - 1 - left].props
-            if is_cut(before.props, frame_b.props, stats, sc_threshold, lambda: compensated_difference(x0, x1)):
-                return None
-        times = [float(x) for x in timing.pair_times(a, b)]
-        return engine.interpolate(x0, x1, times).numpy().astype(dtype, copy=False)
+    def ends(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> tuple[np.ndarray, np.ndarray]:
+        """Frames a and b as arrays, from the source frames requested around ``left``."""
+        return read_frame(f[frames_at.index(a - left)]), read_frame(f[frames_at.index(b - left)])
+
+    def cut(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> bool:
+        """Whether a scene cut lies between distinct frames a and b; once per pair for all threads, so the
+        cut test's motion compensation runs once too. The cut, if any, lies between b - 1 and b: frames from
+        a to b - 1 show one picture."""
+        if not sc:
+            return False
+        before, after = f[frames_at.index(b - 1 - left)], f[frames_at.index(b - left)]
+        stats = f[stats_first + b - 1 - left].props
+        return is_cut(
+            before.props, after.props, stats, sc_threshold, lambda: compensated_difference(*ends(a, b, left, f))
+        )
+
+    def chunk_frames(a: int, b: int, index: int, left: int, f: list[vs.VideoFrame]) -> np.ndarray:
+        """Chunk ``index`` of the frames between distinct frames a and b; once per chunk for all threads."""
+        times = [float(x) for x in timing.pair_times(a, b, start=index * chunk, stop=(index + 1) * chunk)]
+        return engine.interpolate(*ends(a, b, left, f), times).numpy().astype(dtype, copy=False)
 
     def select(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, t = timing.position(n)
@@ -241,11 +254,11 @@ def superslomo(
         source, data = at.a, None
         if at.b is not None:
             a, b = at.a, at.b
-            frames = cache.get(a, lambda: pair_frames(a, b, left, f))
-            if frames is None:  # a cut: the nearer of the two frames around the position, as they are
+            if cuts.get(a, lambda: cut(a, b, left, f)):  # the nearer frame around the position, as it is
                 source = left if t <= Fraction(1, 2) else left + 1
             else:
-                data = frames[timing.pair_times(a, b).index(at.t)]
+                index, offset = divmod(timing.pair_slot(n, a), chunk)
+                data = cache.get((a, index), lambda: chunk_frames(a, b, index, left, f))[offset]
         out = f[frames_at.index(source - left)].copy()
         if data is not None:
             write_frame(out, data)

@@ -11,7 +11,12 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Timing", "TimingError", "resolve_factor"]
+__all__ = ["MAX_CYCLE", "MAX_FACTOR", "Timing", "TimingError", "resolve_factor"]
+
+# Bounds that keep the work per call finite: 10^4 frames per source frame is far beyond any slow motion,
+# and std.SelectEvery takes seconds for 10^5 offsets (one per numerator step) and minutes for 10^6.
+MAX_FACTOR = 10_000
+MAX_CYCLE = 100_000
 
 
 class TimingError(ValueError):
@@ -65,6 +70,16 @@ class Timing:
             raise TimingError(f"the clip needs at least one frame, got {self.num_input}")
         if self.factor < 1:
             raise TimingError(f"factor must be >= 1, got {self.factor}")
+        if self.factor > MAX_FACTOR:
+            raise TimingError(
+                f"factor {self.factor} is above the limit of {MAX_FACTOR} output frames per source frame; "
+                "use a smaller factor (or run twice)"
+            )
+        if self.factor.numerator > MAX_CYCLE:
+            raise TimingError(
+                f"factor {self.factor} repeats only every {self.factor.numerator} output frames (limit {MAX_CYCLE}); "
+                "give a simpler factor or target rate, or set the clip's rate to a simpler one with std.AssumeFPS"
+            )
 
     @property
     def num_output(self) -> int:
@@ -84,19 +99,39 @@ class Timing:
             return self.num_input - 1, Fraction(0)
         return left, p - left
 
-    def pair_times(self, left: int, right: int | None = None) -> list[Fraction]:
-        """Every t in (0, 1) at which some output frame falls between source frames ``left`` and ``right``
-        (default ``left + 1``), measured from ``left`` (0) to ``right`` (1), ascending."""
+    def pair_slot(self, n: int, left: int | None = None) -> int:
+        """The index of output frame ``n``'s t in :meth:`pair_times` of the pair starting at source frame
+        ``left`` (default: the frame before ``n``; ``n`` must lie strictly after ``left``)."""
+        before, t = self.position(n)
+        left = before if left is None else left
+        if n / self.factor <= left or (left == before and t == 0):
+            raise ValueError(f"output frame {n} does not lie strictly after source frame {left}")
+        return n - self._first_between(left)
+
+    def _first_between(self, left: int) -> int:
+        """The first output frame strictly after source frame ``left``."""
+        return math.floor(left * self.factor) + 1
+
+    def pair_count(self, left: int, right: int | None = None) -> int:
+        """How many output frames fall strictly between source frames ``left`` and ``right`` (default
+        ``left + 1``)."""
         right = left + 1 if right is None else right
         if not 0 <= left < right <= self.num_input - 1:
-            return []
-        first = math.ceil(left * self.factor)
-        stop = math.ceil(right * self.factor)
+            return 0
+        return math.ceil(right * self.factor) - self._first_between(left)
+
+    def pair_times(
+        self, left: int, right: int | None = None, start: int = 0, stop: int | None = None
+    ) -> list[Fraction]:
+        """Every t in (0, 1) at which some output frame falls between source frames ``left`` and ``right``
+        (default ``left + 1``), measured from ``left`` (0) to ``right`` (1), ascending; ``start``/``stop``
+        select a slice of them without building the rest (factors up to 10^4)."""
+        right = left + 1 if right is None else right
+        count = self.pair_count(left, right)
+        first = self._first_between(left)
+        times = [(first + i) / self.factor - left for i in range(*slice(start, stop).indices(count))]
         span = right - left
-        times = [n / self.factor - left for n in range(first, stop)]
-        if span > 1:
-            times = [t / span for t in times]
-        return [t for t in times if t > 0]
+        return times if span == 1 else [t / span for t in times]
 
     def select_offsets(self) -> tuple[int, list[int]]:
         """``(cycle, offsets)`` such that ``std.SelectEvery(cycle, offsets)`` maps output n to source ``left``.

@@ -3,12 +3,15 @@
 The video is streamed as y4m from VapourSynth into ffmpeg, which also takes the audio from the input
 file: copied unchanged in frame-rate mode (the duration does not change), dropped or stretched in slow
 motion. Without ffmpeg the job writes a lossless y4m the project produces by itself. The result is
-written under a temporary name in the output's folder and renamed only when complete, so the output
-name never holds a half-written file, whatever happens (errors, a full disk, Ctrl-C).
+written under a temporary name in the output's folder and renamed only when complete and read back
+(ffmpeg's error output, ffprobe's frame count and duration), so the output name never holds a
+half-written file, whatever happens (errors, a full disk, Ctrl-C).
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import math
 import os
 import re
@@ -199,10 +202,15 @@ def _trim(clip: vs.VideoNode, start: Fraction | None, end: Fraction | None) -> t
     return clip[first:stop], first
 
 
+def _ffprobe(ffmpeg: str) -> str:
+    """The ffprobe of the same installation: beside ``ffmpeg`` when that is a path, else from PATH."""
+    return str(Path(ffmpeg).with_name("ffprobe")) if os.sep in ffmpeg else "ffprobe"
+
+
 def _probe_audio(ffmpeg: str, path: Path) -> str | None:
     """The codec name of the input's first audio stream, or None when it has none."""
-    ffprobe = str(Path(ffmpeg).with_name("ffprobe")) if os.sep in ffmpeg else "ffprobe"
-    cmd = [ffprobe, "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0"]
+    cmd = [_ffprobe(ffmpeg), "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name"]
+    cmd += ["-of", "csv=p=0"]
     try:
         out = subprocess.run([*cmd, str(path)], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
@@ -272,8 +280,19 @@ def _ffmpeg_command(
     return cmd, audio
 
 
+def _render_error(exc: vs.Error) -> JobError:
+    """A frame that failed to render: VapourSynth's text is a Python traceback; keep its last exception."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    frames = [i for i, line in enumerate(lines) if line[:1].isspace()]  # the traceback's "  File ..." part
+    message = " ".join(line.strip() for line in lines[frames[-1] + 1 if frames else 0 :]) or type(exc).__name__
+    return JobError(f"a frame failed to render: {message.removeprefix('superslomo: ')}")
+
+
 def _write_y4m(clip: vs.VideoNode, sink: IO[bytes], progress: Callable[[int, int], None]) -> None:
-    clip.output(sink, y4m=True, progress_update=progress)
+    try:
+        clip.output(sink, y4m=True, progress_update=progress)
+    except vs.Error as exc:
+        raise _render_error(exc) from None
 
 
 def _check_paths(job: Job) -> None:
@@ -285,6 +304,16 @@ def _check_paths(job: Job) -> None:
         raise JobError(f"output folder {job.output.parent} does not exist")
     if job.ffmpeg is None or job.output.suffix.lower() == ".y4m":
         return
+    if not job.output.suffix:
+        raise JobError(
+            f"output {job.output} has no extension, and ffmpeg picks the container by it: "
+            f"name it e.g. {job.output.name}.mp4 or {job.output.name}.mkv"
+        )
+    if job.output.suffix.lower() == ".webm":
+        raise JobError(
+            f"output {job.output}: WebM holds only VP8, VP9 or AV1 video, and --codec {job.codec} is none of "
+            "them; use .mp4 or .mkv"
+        )
     if job.codec == "ffv1" and job.output.suffix.lower() not in _LOSSLESS_CONTAINERS:
         raise JobError(f"ffv1 needs a .mkv, .avi or .nut output, not {job.output.suffix or 'no extension'}")
 
@@ -302,8 +331,13 @@ def _progress_bar(job: Job, total: int) -> tuple[Callable[[int, int], None], Cal
 
 
 def _os_error(exc: OSError, path: Path) -> JobError:
-    if exc.errno == 28:  # ENOSPC
-        return JobError(f"no space left on the device while writing {path}; free some space and run again")
+    """The output's name and the system's reason, never the temporary file's name."""
+    if exc.errno == errno.ENOSPC:
+        return _no_space(path)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return JobError(
+            f"cannot write {path}: {exc.strerror} in {path.parent}; choose another output folder or make it writable"
+        )
     return JobError(f"cannot write {path}: {exc.strerror or exc}")
 
 
@@ -311,7 +345,10 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
     """Run ``job``; raise :class:`JobError` (one line) for anything the user can fix."""
     _check_paths(job)
     started = time.perf_counter()
-    src, first = _trim(_open(job), job.start, job.end)
+    whole = _open(job)
+    if job.ffmpeg is not None:
+        _check_input_length(job.ffmpeg, whole, job.input, log)
+    src, first = _trim(whole, job.start, job.end)
     colour = source_colour(src)
     in_fps = Fraction(src.fps_num, src.fps_den)
     factor_num, factor_den = (job.factor or Fraction(2)).as_integer_ratio()
@@ -362,11 +399,14 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             audio_codec = _probe_audio(job.ffmpeg or "ffmpeg", job.input)
             span = _Span(first, src.num_frames, in_fps, factor)
             cmd, audio = _ffmpeg_command(job, tmp, colour, audio_codec, span)
-            _encode(cmd, out, update, output)
+            _encode(cmd, out, update, tmp, output)
+            _check_encoded(_ffprobe(job.ffmpeg or "ffmpeg"), tmp, output, out.num_frames, out_fps)
 
     try:
         # The temporary name keeps the extension: ffmpeg picks the container from it.
         atomic_write(output, write, suffix=f".part{output.suffix}")
+    except OSError as exc:  # creating or renaming the temporary file
+        raise _os_error(exc, output) from None
     finally:
         close()
     if output != job.output:
@@ -377,8 +417,33 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
     return Summary(src.num_frames, in_fps, out.num_frames, out_fps, output, time.perf_counter() - started, audio)
 
 
-def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], None], output: Path) -> None:
-    """Stream ``clip`` as y4m into ffmpeg; ffmpeg's own error becomes a one-line JobError."""
+# ffmpeg's follow-up lines that only say that something failed before; the cause is on another line.
+_GENERIC = re.compile(r"^(Error initializing output stream|Could not write header|Conversion failed|Error closing)")
+
+
+# ffmpeg's messages about writing the output (or naming it), as opposed to an input's complaints.
+_WRITE_ERROR = re.compile(r"Error (writing|closing)|No space left|av_interleaved_write_frame|Error muxing|I/O error")
+
+
+def _ffmpeg_reason(err: str, tmp: Path, output: Path) -> str:
+    """The line of ffmpeg's error output that names the cause, speaking of ``output``, not the temporary name."""
+    lines = [line.strip() for line in err.replace(str(tmp), str(output)).splitlines() if line.strip()]
+    lines = [re.sub(r"^\[[^]]* @ 0x[0-9a-f]+\]\s*", "", line) for line in lines]  # "[webm @ 0x55...] "
+    causes = [line for line in lines if not _GENERIC.match(line)] or lines
+    return causes[0] if causes else ""
+
+
+def _no_space(output: Path) -> JobError:
+    return JobError(f"no space left on the device while writing {output}; free some space and run again")
+
+
+def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], None], tmp: Path, output: Path) -> None:
+    """Stream ``clip`` as y4m into ffmpeg; ffmpeg's own error becomes a one-line JobError.
+
+    ffmpeg 5.1 exits 0 when writing the trailer fails on a full disk, so a line about writing the output
+    fails the job whatever the exit status. Complaints about an input (a damaged file whose audio is
+    taken along) do not: the file is read back afterwards (:func:`_check_encoded`).
+    """
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stderr is not None
     try:
@@ -390,13 +455,85 @@ def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], Non
         except OSError as exc:
             raise _os_error(exc, output) from None
         err = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            last = [line for line in err.strip().splitlines() if line.strip()]
-            reason = last[-1] if last else f"exit status {proc.returncode}"
+        status = proc.wait()
+        if status != 0 or _WRITE_ERROR.search(err) or str(tmp) in err:
             if re.search(r"No space left", err):
-                raise JobError(f"no space left on the device while writing {output}; free some space and run again")
+                raise _no_space(output)
+            reason = _ffmpeg_reason(err, tmp, output) or f"exit status {status}"
             raise JobError(f"ffmpeg failed writing {output}: {reason}")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _stream_duration(stream: dict[str, object]) -> float | None:
+    """The video stream's own duration: ``duration`` (mp4, mov) or the ``DURATION`` tag (mkv), if either is there."""
+    try:
+        return float(str(stream["duration"]))
+    except (KeyError, ValueError):
+        pass
+    tag = stream.get("tags", {}).get("DURATION") if isinstance(stream.get("tags"), dict) else None  # type: ignore[union-attr]
+    if isinstance(tag, str) and re.fullmatch(r"\d+:\d\d:\d\d(\.\d+)?", tag):
+        hours, minutes, seconds = tag.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return None
+
+
+def _probe_video(ffprobe: str, path: Path, *, count: bool) -> subprocess.CompletedProcess[str]:
+    """ffprobe's JSON on ``path``'s first video stream: its duration and, with ``count``, its packets."""
+    entries = f"stream=duration{',nb_read_packets' if count else ''}:stream_tags=DURATION"
+    cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", *(["-count_packets"] if count else [])]
+    cmd += ["-of", "json", "-show_entries", entries, str(path)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def _video_stream(probe_json: str) -> dict[str, object]:
+    try:
+        streams = json.loads(probe_json or "{}").get("streams") or [{}]
+    except ValueError:
+        return {}
+    return streams[0] if isinstance(streams[0], dict) else {}
+
+
+def _check_input_length(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str], None]) -> None:
+    """Warn when fewer frames decode than the container promises: bestsource salvages a damaged (e.g.
+    truncated) file silently. Tolerant of a frame or two of edit-list and rounding differences."""
+    try:
+        stated = _stream_duration(_video_stream(_probe_video(_ffprobe(ffmpeg), path, count=False).stdout))
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    fps = Fraction(clip.fps_num, clip.fps_den)
+    if stated is None or fps <= 0:
+        return
+    decoded = float(clip.num_frames / fps)
+    if stated - decoded > max(0.5, 0.02 * stated):
+        log(
+            f"warning: {path} looks damaged: its container promises {stated:.2f} s of video, but only "
+            f"{clip.num_frames} frames ({decoded:.2f} s) decode; the output holds those"
+        )
+
+
+def _check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Fraction) -> None:
+    """Read the encoded file back before it takes the output's name: the container must open without an
+    error and hold ``frames`` video frames lasting ``frames / fps`` (within a frame); else JobError."""
+    try:
+        probe = _probe_video(ffprobe, tmp, count=True)
+    except FileNotFoundError:
+        raise JobError(f"ffprobe (part of ffmpeg) is needed to check {output} before it is kept; install it") from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JobError(f"cannot check {output} with ffprobe: {exc}") from None
+    if probe.returncode != 0 or probe.stderr.strip():
+        reason = _ffmpeg_reason(probe.stderr, tmp, output) or f"ffprobe exit status {probe.returncode}"
+        raise JobError(f"ffmpeg wrote a damaged {output} (nothing was kept): {reason}")
+    stream = _video_stream(probe.stdout)
+    packets = int(stream.get("nb_read_packets", -1))
+    duration = _stream_duration(stream)
+    expected = float(frames / fps)
+    if packets != frames:
+        problem = f"it holds {max(packets, 0)} of the {frames} frames"
+    elif duration is not None and abs(duration - expected) > float(1 / fps) + 0.001:
+        problem = f"it lasts {duration:.3f} s instead of {expected:.3f} s"
+    else:
+        return
+    raise JobError(f"ffmpeg wrote an incomplete {output} (nothing was kept): {problem}; is the disk full?")

@@ -11,7 +11,10 @@ stored in fp16 to halve the file; they load as fp32. Pickled checkpoints are rea
 from __future__ import annotations
 
 import datetime
+import math
 import os
+import pickle
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ __all__ = [
 ]
 
 DEFAULT_WEIGHTS_NAME = "superslomo-default.safetensors"
+MAX_WIDTH = 4.0  # no trained network is wider; at width 64 a single layer would take 38 GB
 _PREFIXES = {"flow": "state_dictFC", "interp": "state_dictAT"}
 
 
@@ -90,8 +94,17 @@ def _load_ckpt(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], ModelI
         # The port stores a datetime in its metadata; allow exactly that class and nothing else.
         with torch.serialization.safe_globals([datetime.datetime]):
             data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own text suggests weights_only=False, i.e. running the file's code: never repeat it.
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f"code or objects other than tensors ({found[1]})" if found else "something other than tensors"
+        raise WeightsError(
+            f"{path}: refused as unsafe: the checkpoint carries {what}, which could run code on loading, so it "
+            "was not loaded; use weights from a source you trust, or a .safetensors file"
+        ) from None
     except Exception as exc:
-        raise WeightsError(f"{path}: cannot be read as a safe checkpoint (refused or damaged): {exc}") from exc
+        first = str(exc).strip().split(". ")[0].splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path}: damaged or not a checkpoint, cannot be read: {first}") from None
     if not isinstance(data, dict) or not all(k in data for k in _PREFIXES.values()):
         keys = sorted(map(str, data))[:5] if isinstance(data, dict) else type(data).__name__
         raise WeightsError(
@@ -138,6 +151,21 @@ def _load_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor],
     return parts["flow"], parts["interp"], _parse_info(meta, path)
 
 
+def _check_width(width: float, path: Path) -> None:
+    """A width outside (0, MAX_WIDTH] would build a network of up to hundreds of GB before failing."""
+    if not (math.isfinite(width) and 0 < width <= MAX_WIDTH):
+        raise WeightsError(
+            f"{path}: width {width:g} is not a Super SloMo network's (0 < width <= {MAX_WIDTH:g}; the published "
+            "network is 1, i.e. 32 channels in conv1), so the file is damaged or of another network"
+        )
+
+
+def _layout(info: ModelInfo) -> SuperSloMo:
+    """The network ``info`` describes, on the meta device: every tensor's shape, no memory, no init."""
+    with torch.device("meta"):
+        return SuperSloMo(width=info.width, warp=info.warp, mean=info.mean, flow_source=info.flow)
+
+
 def _check_state(net: torch.nn.Module, state: Mapping[str, Tensor], name: str, path: Path) -> None:
     """Name the first missing, unexpected or mis-shaped key, so a wrong file says what is wrong."""
     expected = net.state_dict()
@@ -168,12 +196,13 @@ def load_model(path: str | os.PathLike[str] | None = None) -> tuple[SuperSloMo, 
     # treated as a torch.save checkpoint (zip or legacy pickle).
     loader = _load_safetensors if head[8:9] == b"{" else _load_ckpt
     flow, interp, info = loader(file)
-    try:
-        model = SuperSloMo(width=info.width, warp=info.warp, mean=info.mean, flow_source=info.flow)
-    except ValueError as exc:
-        raise WeightsError(f"{file}: {exc}") from exc
-    for name, net, state in (("flow", model.flow, flow), ("interp", model.interp, interp)):
-        _check_state(net, state, name, file)
+    # Every check before the network is built: a wrong width or shape would allocate it first.
+    _check_width(info.width, file)
+    layout = _layout(info)
+    _check_state(layout.flow, flow, "flow", file)
+    _check_state(layout.interp, interp, "interp", file)
+    model = SuperSloMo(width=info.width, warp=info.warp, mean=info.mean, flow_source=info.flow)
+    for net, state in ((model.flow, flow), (model.interp, interp)):
         net.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval(), info
 

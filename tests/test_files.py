@@ -1,0 +1,79 @@
+"""atomic_write: the mode a new file gets, and temporary files left behind by killed runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from vs_superslomo.files import atomic_write
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_new_files_get_the_mode_the_umask_gives(
+    tmp_path: Path, umask: Callable[[int], None], mask: int, mode: int
+) -> None:
+    umask(mask)
+    atomic_write(tmp_path / "out.txt", lambda tmp: tmp.write_text("x"))
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+_HOLD = """
+import os
+import sys
+import time
+from pathlib import Path
+from vs_superslomo.files import atomic_write
+
+def write(tmp: Path) -> None:
+    tmp.write_text("partial")
+    print(tmp.name, flush=True)
+    if sys.argv[2] == "die":
+        os._exit(9)  # like kill -9: no cleanup runs
+    time.sleep(60)
+
+atomic_write(sys.argv[1], write, suffix=".part.mp4")
+"""
+
+
+def _writer(out: Path, how: str) -> tuple[subprocess.Popen[str], Path]:
+    """A run writing ``out`` in a child process: it dies mid-write ("die") or keeps writing ("hold")."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # this checkout's package
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(out), how], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    return proc, out.parent / proc.stdout.readline().strip()
+
+
+def test_temporary_files_of_killed_runs_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    dead, stale = _writer(out, "die")
+    assert dead.wait(timeout=30) == 9 and stale.is_file()
+    live, running = _writer(out, "hold")
+    others = [tmp_path / ".other.mp4.abcd1234.part.mp4", tmp_path / ".out.mp4.notes", tmp_path / ".out.mp4.x.part.mp4"]
+    for other in others:
+        other.write_text("not ours")
+    try:
+        atomic_write(out, lambda tmp: tmp.write_text("done"), suffix=".part.mp4")
+        assert out.read_text() == "done"
+        assert not stale.exists()  # its run is gone
+        assert running.read_text() == "partial"  # its run is still writing: never touched
+        assert all(other.read_text() == "not ours" for other in others)
+    finally:
+        live.kill()
+        live.wait()
+    # Once that run is gone too, the next run cleans its file up as well.
+    atomic_write(out, lambda tmp: tmp.write_text("again"), suffix=".part.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.mp4", *(o.name for o in others)])
