@@ -31,7 +31,12 @@ def vspipe_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("script", "rate", "frames"),
-    [("double_rate.vpy", "F50:1", 96), ("film_to_5994.vpy", "F60000:1001", 120), ("slowmo_8x.vpy", "F25:1", 384)],
+    [
+        ("double_rate.vpy", "F50:1", 96),
+        ("film_to_5994.vpy", "F60000:1001", 120),
+        ("slowmo_8x.vpy", "F25:1", 384),
+        ("anime_dedup.vpy", "F25:1", 48),
+    ],
 )
 def test_examples_run_through_vspipe(
     vspipe_env: dict[str, str], tmp_path: Path, script: str, rate: str, frames: int
