@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Rational
 
-__all__ = ["MAX_CYCLE", "MAX_FACTOR", "TimestampTiming", "Timing", "TimingError", "resolve_factor"]
+__all__ = ["MAX_CYCLE", "MAX_FACTOR", "TimestampTiming", "Timing", "TimingError", "resolve_factor", "target_rate"]
 
 # Bounds that keep the work per call finite: 10^4 frames per source frame is far beyond any slow motion,
 # and std.SelectEvery takes seconds for 10^5 offsets (one per numerator step) and minutes for 10^6.
@@ -35,6 +35,11 @@ def _positive(name: str, value: int | None) -> int:
     return value
 
 
+def target_rate(fps_num: int | None, fps_den: int | None) -> Fraction:
+    """``fps_num/fps_den`` (``fps_den`` defaults to 1); :class:`TimingError` unless both are positive integers."""
+    return Fraction(_positive("fps_num", fps_num), _positive("fps_den", 1 if fps_den is None else fps_den))
+
+
 def resolve_factor(
     factor_num: int,
     factor_den: int,
@@ -48,7 +53,7 @@ def resolve_factor(
     for zero or negative values, a factor below 1, or fps mode on a clip without a known rate.
     """
     if fps_num is not None or fps_den is not None:
-        target = Fraction(_positive("fps_num", fps_num), _positive("fps_den", 1 if fps_den is None else fps_den))
+        target = target_rate(fps_num, fps_den)
         if clip_fps <= 0:
             raise TimingError(
                 "fps mode needs a clip with a known frame rate, but clip.fps is 0 (variable); "
