@@ -171,16 +171,21 @@ def test_even_timestamps_place_frames_as_the_factor_does(n: int, factor: Fractio
     assert [timing.position(i) for i in range(plain.num_output)] == [plain.position(i) for i in range(plain.num_output)]
 
 
-def test_timestamps_in_floats_from_an_offset_and_without_an_end() -> None:
-    # The reproduction file's timing: 12 frames at 25 fps, then 13 at 12.5 fps, as floats, from 10 s on.
-    starts = [10 + (i * 0.04 if i < 12 else 0.48 + (i - 12) * 0.08) for i in range(25)]
+def test_timestamps_in_floats_starting_late_and_without_an_end() -> None:
+    # The reproduction file's timing, 12 frames at 25 fps, then 13 at 12.5 fps, as floats, from 0.1 s on.
+    starts = [0.1 + (i * 0.04 if i < 12 else 0.48 + (i - 12) * 0.08) for i in range(25)]
     timing = TimestampTiming.from_timestamps(starts, 25, Fraction(50))
-    assert timing.starts[12] == Fraction(12, 25) and timing.end == Fraction(152, 100)  # last lasts 0.08 s
-    assert timing.num_output == 76
-    assert timing.position(24) == (12, 0) and timing.position(25) == (12, Fraction(1, 4))
-    assert timing.position(74) == (24, 0) and timing.position(75) == (24, 0)
+    assert timing.starts[12] == Fraction(58, 100) and timing.end == Fraction(162, 100)  # last lasts 0.08 s
+    assert timing.num_output == 81
+    assert [timing.position(n) for n in range(6)] == [(0, 0)] * 5 + [(0, Fraction(0))]  # copies until 0.1 s
+    assert timing.position(29) == (12, 0) and timing.position(30) == (12, Fraction(1, 4))
+    assert timing.pair_times(0) == [Fraction(1, 2)] and timing.pair_slot(6) == 0
+    assert timing.position(79) == (24, 0) and timing.position(80) == (24, 0)
+    early = TimestampTiming.from_timestamps([Fraction(-1, 10), Fraction(1, 10)], 2, Fraction(10))
+    assert early.num_output == 3 and [early.position(n) for n in range(3)] == [(0, Fraction(1, 2)), (1, 0), (1, 0)]
+    assert early.pair_times(0) == [Fraction(1, 2)] and early.pair_slot(0) == 0
     single = TimestampTiming.from_timestamps([Fraction(3)], 1, Fraction(30))
-    assert single.num_output == 1 and single.position(0) == (0, 0)
+    assert single.num_output == 91 and single.position(90) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -195,6 +200,7 @@ def test_timestamps_in_floats_from_an_offset_and_without_an_end() -> None:
         ([0, 1, float("nan")], r"timestamps\[2\] must be a number of seconds"),
         ([0, True, 2], r"timestamps\[1\] must be a number of seconds"),
         ("012", "timestamps must be a sequence of seconds, got str"),
+        ([-3, -2, -1, 0], "the clip ends at 0 s, before time 0"),
     ],
 )
 def test_bad_timestamps_are_refused(timestamps: object, message: str) -> None:

@@ -164,11 +164,12 @@ def superslomo(
     :param timestamps: Each source frame's start time in seconds (Fractions, or floats: taken as the nearest
         fraction with a denominator up to 10^6, so 0.48 is 12/25), strictly increasing, optionally followed
         by the clip's end time; with ``fps_num``/``fps_den`` only. Gives constant-rate output at that rate
-        for a variable-rate clip: output frame n sits at time n / fps from the first frame's start, between
-        the source frames i and i + 1 around it at t = (time − ts[i]) / (ts[i+1] − ts[i]); at a timestamp it
-        is the source frame, bit-exact. Without an end time the last frame lasts as long as the one before
-        it; output frames from its start to the end repeat it. Source frames closer together than 1 / fps
-        may fall between output frames. Not with ``slowmo``.
+        for a variable-rate clip: output frame n sits at time n / fps, between the source frames i and
+        i + 1 around it at t = (n / fps − ts[i]) / (ts[i+1] − ts[i]); at a timestamp it is the source frame,
+        bit-exact. Output frames before ts[0] copy the first frame (subtract ts[0] from every time to start
+        there); without an end time the last frame lasts as long as the one before it, and output frames
+        from its start to the end repeat it. Source frames closer together than 1 / fps may fall between
+        output frames. Not with ``slowmo``.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
         frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source

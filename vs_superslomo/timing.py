@@ -11,13 +11,23 @@ rate over per-frame timestamps) puts it at its start time in seconds.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Rational
 
-__all__ = ["MAX_CYCLE", "MAX_FACTOR", "TimestampTiming", "Timing", "TimingError", "resolve_factor", "target_rate"]
+__all__ = [
+    "MAX_CYCLE",
+    "MAX_FACTOR",
+    "TimestampTiming",
+    "Timing",
+    "TimingError",
+    "fits_rate",
+    "resolve_factor",
+    "target_rate",
+]
 
 # Bounds that keep the work per call finite: 10^4 frames per source frame is far beyond any slow motion,
 # and std.SelectEvery takes seconds for 10^5 offsets (one per numerator step) and minutes for 10^6.
@@ -105,6 +115,8 @@ class _Placement:
         y = n / self.rate
         if y >= self.start(self.num_input - 1):
             return self.num_input - 1, Fraction(0)
+        if y < self.start(0):  # before the first frame (timestamps that start late): a copy of it
+            return 0, Fraction(0)
         left = self._left_of(y)
         return left, self.between(n, left, left + 1)
 
@@ -123,7 +135,7 @@ class _Placement:
 
     def _first_between(self, left: int) -> int:
         """The first output frame strictly after source frame ``left``."""
-        return math.floor(self.start(left) * self.rate) + 1
+        return max(0, math.floor(self.start(left) * self.rate) + 1)
 
     def pair_count(self, left: int, right: int | None = None) -> int:
         """How many output frames fall strictly between source frames ``left`` and ``right`` (default
@@ -131,7 +143,7 @@ class _Placement:
         right = left + 1 if right is None else right
         if not 0 <= left < right <= self.num_input - 1:
             return 0
-        return math.ceil(self.start(right) * self.rate) - self._first_between(left)
+        return max(0, math.ceil(self.start(right) * self.rate) - self._first_between(left))
 
     def pair_times(
         self, left: int, right: int | None = None, start: int = 0, stop: int | None = None
@@ -208,11 +220,12 @@ def _seconds(value: object, index: int) -> Fraction:
 
 @dataclass(frozen=True)
 class TimestampTiming(_Placement):
-    """Constant-rate output at ``fps`` over source frames with their own start times (seconds, from the
-    first frame's start): output frame n sits at n / fps, between the source frames around that time.
+    """Constant-rate output at ``fps`` over source frames with their own start times in seconds: output
+    frame n sits at n / fps, between the source frames around that time; before the first frame's start
+    it is a copy of the first frame.
 
-    ``starts[0]`` is 0 and ``starts`` strictly increase; ``stop`` is the clip's end (the last frame's
-    start plus its duration).
+    ``starts`` strictly increase; ``stop`` is the clip's end (the last frame's start plus its duration),
+    after time 0.
     """
 
     starts: tuple[Fraction, ...]
@@ -220,9 +233,9 @@ class TimestampTiming(_Placement):
     fps: Fraction
 
     def __post_init__(self) -> None:
-        if not self.starts or self.starts[0] != 0:
-            raise TimingError("starts must begin with 0")
-        if any(b <= a for a, b in zip(self.starts, self.starts[1:], strict=False)) or self.stop <= self.starts[-1]:
+        if not self.starts or self.stop <= 0:
+            raise TimingError("the clip needs at least one frame, and its end after time 0")
+        if any(b <= a for a, b in itertools.pairwise(self.starts)) or self.stop <= self.starts[-1]:
             raise TimingError("starts must strictly increase and end before stop")
         if self.fps <= 0:
             raise TimingError(f"fps must be positive, got {self.fps}")
@@ -231,7 +244,7 @@ class TimestampTiming(_Placement):
     def from_timestamps(cls, timestamps: Sequence[object], num_input: int, fps: Fraction) -> TimestampTiming:
         """From each source frame's start time in seconds (Fractions, ints or floats), optionally followed by
         the clip's end; without it the last frame lasts as long as the one before it (1 / fps for a single
-        frame). Times count from the first frame's start. Raises :class:`TimingError` with the fix."""
+        frame). Raises :class:`TimingError` with the fix."""
         if isinstance(timestamps, (str, bytes)) or not isinstance(timestamps, Sequence):
             raise TimingError(f"timestamps must be a sequence of seconds, got {type(timestamps).__name__}")
         if num_input < 1:
@@ -251,8 +264,9 @@ class TimestampTiming(_Placement):
         if len(times) == num_input:
             last = times[-1] - times[-2] if num_input > 1 else 1 / fps
             times.append(times[-1] + last)
-        origin = times[0]
-        return cls(tuple(t - origin for t in times[:-1]), times[-1] - origin, fps)
+        if times[-1] <= 0:
+            raise TimingError(f"the clip ends at {float(times[-1]):g} s, before time 0, where output frame 0 sits")
+        return cls(tuple(times[:-1]), times[-1], fps)
 
     @property
     def num_input(self) -> int:  # type: ignore[override]
@@ -271,3 +285,9 @@ class TimestampTiming(_Placement):
 
     def _left_of(self, y: Fraction) -> int:
         return bisect.bisect_right(self.starts, y) - 1
+
+
+def fits_rate(starts: Sequence[Fraction], fps: Fraction, tolerance: Fraction) -> bool:
+    """Whether every start lies within ``tolerance`` of ``starts[0] + i / fps``: a constant rate ``fps``, up to
+    a container's rounding of timestamps (e.g. to whole milliseconds)."""
+    return fps > 0 and all(abs(start - starts[0] - i / fps) <= tolerance for i, start in enumerate(starts))
