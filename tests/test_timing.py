@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vs_superslomo.timing import MAX_CYCLE, MAX_FACTOR, TimestampTiming, Timing, TimingError, resolve_factor
+from vs_superslomo.timing import (
+    MAX_CYCLE,
+    MAX_FACTOR,
+    TimestampTiming,
+    Timing,
+    TimingError,
+    fits_rate,
+    resolve_factor,
+)
 
 factors = st.builds(Fraction, st.integers(1, 40), st.integers(1, 12)).filter(lambda f: f >= 1)
 lengths = st.integers(1, 60)
@@ -206,3 +214,11 @@ def test_timestamps_in_floats_starting_late_and_without_an_end() -> None:
 def test_bad_timestamps_are_refused(timestamps: object, message: str) -> None:
     with pytest.raises(TimingError, match=message):
         TimestampTiming.from_timestamps(timestamps, 3, Fraction(30))  # type: ignore[arg-type]
+
+
+def test_a_constant_rate_allows_only_a_containers_rounding() -> None:
+    fps = Fraction(30000, 1001)
+    rounded = [Fraction(round(i * 1000 / fps), 1000) for i in range(3000)]  # whole milliseconds, as in Matroska
+    assert fits_rate(rounded, fps, Fraction(1, 1000))
+    assert not fits_rate([*rounded[:100], *(s + Fraction(2, 1000) for s in rounded[100:])], fps, Fraction(1, 1000))
+    assert not fits_rate([Fraction(0), Fraction(1, 25)], Fraction(0), Fraction(1, 1000))  # no stated rate
