@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -14,12 +15,14 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import vapoursynth as vs
 from conftest import clip_from_arrays, make_model, random_frames
 
-from vs_superslomo import transcode
+from vs_superslomo import superslomo, transcode
 from vs_superslomo.cli import main
+from vs_superslomo.colour import source_colour, to_rgb
 from vs_superslomo.transcode import Job, JobError, atempo_chain, parse_factor, parse_fps, parse_time, run_job
 from vs_superslomo.weights import save_model
 
@@ -474,8 +477,112 @@ def test_a_damaged_input_is_salvaged_with_a_warning(
     whole = lavfi_clip(tmp_path / "whole.mkv", size="160x120", seconds=4)
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a download that stopped half-way
+    # The cut loses a frame before its end (B-frames): its timing has a hole, so it takes --fps (20 is 2x).
     for src, warned in ((whole, False), (cut, True)):
-        assert main([str(src), "-o", str(tmp_path / f"out_{src.name}"), "--model", weights, "--no-progress"]) == 0
+        args = [str(src), "-o", str(tmp_path / f"out_{src.name}"), "--model", weights, "--no-progress", "--fps", "20"]
+        assert main(args) == 0
         err = capsys.readouterr().err
         assert (f"warning: {cut} looks damaged: its container promises 4.0" in err) == warned
         assert err.count("\n") == warned, err
+
+
+# --- variable frame rate ----------------------------------------------------------------------------------
+
+
+def vfr_clip(path: Path, audio: bool = False) -> Path:
+    """The reliability issue's reproduction: 12 frames at 25 fps, then 13 at 12.5 fps (1.52 s)."""
+    cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1"]
+    cmd += ["-f", "lavfi", "-i", "sine=frequency=440:duration=1.52", "-c:a", "aac"] if audio else []
+    cmd += ["-vf", "settb=1/1000,setpts='N*40+if(gte(N\\,12)\\,(N-12)*40\\,0)'", "-c:v", "libx264"]
+    cmd += ["-pix_fmt", "yuv420p", "-fps_mode", "passthrough", str(path)]
+    subprocess.run(cmd, check=True)
+    return path
+
+
+def source_times(path: Path) -> list[Fraction]:
+    """Each video frame's start time by ffprobe (packets in display order), independently of bestsource."""
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"]
+    out = subprocess.run([*cmd, str(path)], capture_output=True, text=True, check=True).stdout
+    return sorted(Fraction(line.strip().rstrip(",")) for line in out.splitlines() if line.strip())
+
+
+@needs_ffmpeg
+def test_variable_frame_rate_input_keeps_its_timing_at_a_constant_rate(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = vfr_clip(tmp_path / "vfr.mkv")
+    times = source_times(src)
+    assert len(times) == 25 and times[12] == Fraction(48, 100) and times[13] == Fraction(56, 100)
+    out = tmp_path / "out.mkv"
+    assert main([str(src), "-o", str(out), "--model", weights, "--fps", "50", "--codec", "ffv1", "--no-progress"]) == 0
+    assert "25 frames at a variable rate (~16.447 fps on average) (1.52 s) -> " in capsys.readouterr().out
+    info = probe(out)
+    assert (info["video"]["nb_read_frames"], info["video"]["r_frame_rate"]) == ("76", "50/1")  # 1.52 s at 50
+    assert float(info["format"]["duration"]) == pytest.approx(1.52, abs=0.03)
+
+    def planes(clip: vs.VideoNode, n: int) -> list[np.ndarray]:
+        frame = clip.get_frame(n)
+        return [np.asarray(frame[p]).astype(np.int16) for p in range(3)]
+
+    source = vs.core.bs.VideoSource(str(src), cachemode=0)
+    result = vs.core.bs.VideoSource(str(out), cachemode=0)
+    for i, time_i in enumerate(times):
+        n = time_i * 50  # the output frame at the source frame's own time: 0.48 s is frame 24
+        assert n.denominator == 1
+        got, want = planes(result, int(n)), planes(source, i)
+        assert np.abs(got[0] - want[0]).max() <= 1, i  # luma: the same picture
+        assert all(np.abs(g - w).mean() < 3 for g, w in zip(got[1:], want[1:], strict=True)), i  # 4:2:0 chroma
+    # Between frames: through the filter on the same decode, every output frame's t against the definition.
+    clip, starts = transcode._open(Job(src, out))
+    assert starts == times
+    rgb = superslomo(to_rgb(clip, source_colour(clip)), fps_num=50, timestamps=starts, model=weights)
+    for n in range(rgb.num_frames):
+        left = max(i for i, s in enumerate(times) if s <= Fraction(n, 50))
+        t = 0 if left == 24 else (Fraction(n, 50) - times[left]) / (times[left + 1] - times[left])
+        props = rgb.get_frame(n).props
+        assert (props["SuperSloMoSource"], props["SuperSloMoT"]) == (left, float(t)), n
+
+
+@needs_ffmpeg
+def test_variable_frame_rate_video_keeps_its_place_against_the_audio(tmp_path: Path, weights: str) -> None:
+    src = vfr_clip(tmp_path / "vfr.mkv", audio=True)
+    times = source_times(src)  # the muxer starts the video 23 ms after the audio (the AAC encoder's delay)
+    assert probe(src)["audio"]["start_time"] == "0.000000" and times[0] == Fraction(23, 1000)
+    clip, starts = transcode._open(Job(src, tmp_path / "o.mkv"))
+    assert transcode._variable_timestamps(Job(src, tmp_path / "o.mkv", fps=Fraction(50)), clip, starts) == times
+    out = tmp_path / "out.mkv"
+    assert main([str(src), "-o", str(out), "--model", weights, "--fps", "50", "--no-progress"]) == 0
+    info = probe(out)
+    # 1.543 s of video at 50 fps, the first 23 ms (two frames) a copy of the first frame, as the audio plays.
+    assert (info["video"]["nb_read_frames"], info["video"]["start_time"]) == ("78", "0.000000")
+    assert info["audio"]["codec_name"] == "aac" and info["audio"]["start_time"] == "0.000000"  # copied
+
+
+@needs_ffmpeg
+def test_variable_frame_rate_without_fps_is_a_one_line_error(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = vfr_clip(tmp_path / "vfr.mkv")
+    cases = [
+        ([], "give --fps R for constant-rate output with every frame at its true time (e.g. --fps 50)"),
+        (["--factor", "3"], "(e.g. --fps 75)"),
+        (["--fps", "50", "--slowmo"], "--slowmo needs a constant rate: convert it with --fps R first"),
+        (["--fps", "50", "--start", "0.2"], "--start/--end need a constant rate"),
+    ]
+    for args, message in cases:
+        assert main([str(src), "-o", str(tmp_path / "o.mkv"), "--model", weights, *args]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("vs-superslomo: error: vfr.mkv has a variable frame rate (frames 40 to 80 ms apart); ")
+        assert message in err and err.count("\n") == 1, err
+    assert leftovers(tmp_path) == [] and not (tmp_path / "o.mkv").exists()
+
+
+@needs_ffmpeg
+def test_constant_rate_files_stay_on_the_factor_path(tmp_path: Path) -> None:
+    # Matroska rounds 29.97 fps timestamps to whole milliseconds (33, 34, 33, ...): still constant.
+    cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30000/1001:duration=2"]
+    src = tmp_path / "ntsc.mkv"
+    subprocess.run([*cmd, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)], check=True)
+    clip, starts = transcode._open(Job(src, tmp_path / "o.mkv"))
+    assert starts is not None and len(set(b - a for a, b in itertools.pairwise(starts))) > 1  # rounded
+    assert transcode._variable_timestamps(Job(src, tmp_path / "o.mkv"), clip, starts) is None

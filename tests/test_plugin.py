@@ -335,3 +335,104 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
     big = clip_from_arrays(random_frames(2, 256, 256))
     superslomo(big, 1000, cache_mb=8, model=MODEL).get_frame(500)
     assert calls == [8 * 2**19 // (3 * 256 * 256 * 4)]  # half the cache's worth of frames
+
+
+# --- per-frame timestamps (variable frame rate) --------------------------------------------------------
+
+# The reproduction clip's timing, shortened: 4 frames at 25 fps, then 3 at 12.5 fps, and frames at odd times.
+VFR_TIMES = [Fraction(0), Fraction(1, 25), Fraction(2, 25), Fraction(3, 25), Fraction(5, 25), Fraction(7, 25)]
+VFR_TIMES += [Fraction(7, 25) + Fraction(1, 30)]  # a frame not on the output grid
+
+
+def vfr_oracle(times: list[Fraction], fps: Fraction, count: int) -> list[tuple[int, Fraction]]:
+    """(left, t) of output frames 0..count-1 by the definition: a linear scan over the source frames."""
+    result, left = [], 0
+    for n in range(count):
+        while left + 1 < len(times) and times[left + 1] <= n / fps:
+            left += 1
+        nxt = times[left + 1] if left + 1 < len(times) else None
+        result.append((left, Fraction(0) if nxt is None else (n / fps - times[left]) / (nxt - times[left])))
+    return result
+
+
+@pytest.mark.parametrize("dedup", [False, True])
+def test_timestamps_place_every_output_frame_at_its_true_time(dedup: bool) -> None:
+    frames = random_frames(len(VFR_TIMES), 8, 12, seed=4)
+    clip = clip_from_arrays(frames, fps=(50, 3), props=[{"Index": i} for i in range(len(frames))])
+    out = superslomo(clip, fps_num=50, timestamps=[float(t) for t in VFR_TIMES], dedup=dedup, model=MODEL)
+    # The last frame lasts as long as the one before it: the clip ends at 7/25 + 2/30 s, 17.33 frames at 50.
+    assert (out.num_frames, out.fps_num, out.fps_den) == (18, 50, 1)
+    for n, (left, t) in enumerate(vfr_oracle(VFR_TIMES, Fraction(50), out.num_frames)):
+        frame = out.get_frame(n)
+        props = frame.props
+        assert (props["SuperSloMoSource"], props["SuperSloMoT"]) == (left, float(t)), n
+        assert props["Index"] == left and (props["_DurationNum"], props["_DurationDen"]) == (1, 50)
+        data = read_frame(frame)
+        if t == 0:
+            assert np.array_equal(data, frames[left])  # a source frame's own time: bit-exact
+        else:
+            assert props["SuperSloMoNext"] == left + 1 and not np.array_equal(data, frames[left])
+
+
+def test_timestamp_output_is_identical_in_any_order_and_thread_count_computing_each_pair_once() -> None:
+    frames = random_frames(len(VFR_TIMES), 24, 40, seed=9)
+    clip = clip_from_arrays(frames)
+    times = [*VFR_TIMES, VFR_TIMES[-1] + Fraction(1, 10)]  # with the clip's end
+    old = core.num_threads
+    try:
+        core.num_threads = 1
+        sequential = CountingModel()
+        out = superslomo(clip, fps_num=100, timestamps=times, model=sequential)
+        count = out.num_frames
+        reference = all_frames(out, list(range(count)), False)
+        core.num_threads = 4
+        model = CountingModel()
+        shuffled = random.Random(5).sample(range(count), count)
+        got = all_frames(superslomo(clip, fps_num=100, timestamps=times, model=model), shuffled, True)
+    finally:
+        core.num_threads = old
+    assert count == 42 and all(np.array_equal(got[n], reference[n]) for n in range(count))
+    assert sequential.flows == model.flows == 6  # six source pairs, each computed once
+
+
+def test_even_timestamps_give_the_factor_modes_frames() -> None:
+    frames = random_frames(4, 8, 8, seed=2)
+    clip = clip_from_arrays(frames, fps=(25, 1))
+    plain = superslomo(clip, 5, 2, model=MODEL)
+    timed = superslomo(clip, fps_num=125, fps_den=2, timestamps=[Fraction(i, 25) for i in range(4)], model=MODEL)
+    assert timed.num_frames == plain.num_frames == 10
+    for n in range(10):
+        a, b = plain.get_frame(n), timed.get_frame(n)
+        assert np.array_equal(read_frame(a), read_frame(b))
+        assert a.props["SuperSloMoT"] == b.props["SuperSloMoT"]
+
+
+def test_timestamps_map_ten_thousand_frames_quickly() -> None:
+    n = 10_000
+    clip = core.std.BlankClip(format=vs.RGBS, width=8, height=8, length=n, fpsnum=30)
+    times = [Fraction(i, 30) + Fraction(i % 3, 1000) for i in range(n)]  # jittered, as phones record
+    started = time.perf_counter()
+    out = superslomo(clip, fps_num=60, timestamps=times, sc=False, model=MODEL)
+    assert time.perf_counter() - started < 5
+    assert out.num_frames == math.ceil((times[-1] + times[-1] - times[-2]) * 60)
+    expected = vfr_oracle(times, Fraction(60), out.num_frames)
+    started = time.perf_counter()
+    for k in range(0, out.num_frames, 97):
+        props = out.get_frame(k).props
+        assert (props["SuperSloMoSource"], props["SuperSloMoT"]) == (expected[k][0], float(expected[k][1]))
+    assert time.perf_counter() - started < 20  # 207 frames, each looked up by bisection
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"timestamps": [0, 0.04, 0.08]}, r"timestamps need fps_num \(and fps_den\): the constant output rate"),
+        ({"timestamps": [0, 0.04, 0.08], "fps_num": 50, "slowmo": True}, "timestamps do not take slowmo"),
+        ({"timestamps": [0, 0.04], "fps_num": 50}, "timestamps has 2 values for a clip of 3 frames"),
+        ({"timestamps": [0, 0.08, 0.04], "fps_num": 50}, r"timestamps must strictly increase, but timestamps\[2\]"),
+        ({"timestamps": [0, 0.04, 0.08], "fps_num": 50, "fps_den": 0}, "fps_den must be a positive integer"),
+    ],
+)
+def test_bad_timestamps_raise_vs_error(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(vs.Error, match=f"^superslomo: {message}"):
+        superslomo(clip_from_arrays(random_frames(3, 8, 8)), model=MODEL, **kwargs)  # type: ignore[arg-type]

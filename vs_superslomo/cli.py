@@ -22,6 +22,8 @@ _MAIN_EPILOG = """examples:
   vs-superslomo anime.mkv -o smooth.mkv --factor 1 --dedup     on twos/threes: held frames become motion
 
 Audio is copied unchanged when the frame rate changes; slow motion drops it unless --audio stretch.
+Variable-frame-rate input (phone videos) needs --fps: every output frame is interpolated at its true time,
+so the copied audio stays in sync; --factor, --slowmo and --start/--end refuse such input with one line.
 Without ffmpeg on PATH a lossless .y4m is written instead, with the command that encodes it.
 
 other commands:
@@ -77,7 +79,11 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="the file to write (.mp4, .mkv, .mov, .y4m, …)")
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--factor", type=typed(parse_factor), help="frames per input frame: 2, 2.5 or 5/2 (default 2)")
-    rate.add_argument("--fps", type=typed(parse_fps), help="target frame rate: 60, 60000/1001 or 59.94")
+    rate.add_argument(
+        "--fps",
+        type=typed(parse_fps),
+        help="target frame rate: 60, 60000/1001 or 59.94 (needed for variable-frame-rate input)",
+    )
     p.add_argument("--slowmo", action="store_true", help="keep the input's frame rate: the video plays longer")
     p.add_argument(
         "--audio",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, cast
 
@@ -16,7 +17,7 @@ from .frames import read_frame, write_frame
 from .holds import HoldRules, Position, flag_span, locate, worst_block_difference
 from .network import SuperSloMo
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
-from .timing import Timing, TimingError, resolve_factor
+from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
 from .weights import WeightsError, load_model
 
 __all__ = ["superslomo"]
@@ -77,12 +78,18 @@ def _repeats_clip(clip: vs.VideoNode, rules: HoldRules) -> vs.VideoNode:
     return vs.core.std.ModifyFrame(flags, [flags, clip, previous], flag)
 
 
-def _map_to_left(clip: vs.VideoNode, timing: Timing) -> vs.VideoNode:
+def _map_to_left(clip: vs.VideoNode, timing: Timing | TimestampTiming) -> vs.VideoNode:
     """Frame n of the result is frame ``left(n)`` of ``clip``.
 
-    std.SelectEvery refuses a cycle of 1 (integer factors), so it selects from the clip with every
-    frame doubled, at twice the cycle and offsets: the same frames for every factor.
+    A factor repeats one pattern: std.SelectEvery, which refuses a cycle of 1 (integer factors), so it
+    selects from the clip with every frame doubled, at twice the cycle and offsets: the same frames for
+    every factor. Timestamps follow no pattern: std.FrameEval looks each frame up (a bisection), at a
+    constant cost per frame whatever the length, where a splice of one piece per source frame costs
+    seconds to build for 10^4 frames, for each of the up to 26 clips mapped.
     """
+    if isinstance(timing, TimestampTiming):
+        base = vs.core.std.BlankClip(clip, length=timing.num_output, keep=True)
+        return vs.core.std.FrameEval(base, lambda n: clip[timing.position(n)[0]])
     cycle, offsets = timing.select_offsets()
     # modify_duration=False: frames keep their props untouched; durations are set once, in the selector.
     doubled = vs.core.std.Interleave([clip, clip], modify_duration=False)
@@ -109,6 +116,7 @@ def superslomo(
     dedup: bool = False,
     dedup_threshold: float = HoldRules.threshold,
     dedup_max_run: int = HoldRules.max_run,
+    timestamps: Sequence[Fraction | float] | None = None,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -153,6 +161,15 @@ def superslomo(
         mean absolute luma difference (0..1); the worst block decides, so a small moving mouth is motion.
     :param dedup_max_run: The longest run of repeated frames that is interpolated; a longer run is a still
         shot and stays exactly still.
+    :param timestamps: Each source frame's start time in seconds (Fractions, or floats: taken as the nearest
+        fraction with a denominator up to 10^6, so 0.48 is 12/25), strictly increasing, optionally followed
+        by the clip's end time; with ``fps_num``/``fps_den`` only. Gives constant-rate output at that rate
+        for a variable-rate clip: output frame n sits at time n / fps, between the source frames i and
+        i + 1 around it at t = (n / fps − ts[i]) / (ts[i+1] − ts[i]); at a timestamp it is the source frame,
+        bit-exact. Output frames before ts[0] copy the first frame (subtract ts[0] from every time to start
+        there); without an end time the last frame lasts as long as the one before it, and output frames
+        from its start to the end repeat it. Source frames closer together than 1 / fps may fall between
+        output frames. Not with ``slowmo``.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
         frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source
@@ -171,9 +188,20 @@ def superslomo(
         raise _error(f"dedup_max_run must be an int from 1 to 16 (frames), got {dedup_max_run!r}")
     hold_rules = HoldRules(float(dedup_threshold), dedup_max_run)
     clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
+    timing: Timing | TimestampTiming
     try:
-        factor = resolve_factor(factor_num, factor_den, fps_num, fps_den, clip_fps)
-        timing = Timing(clip.num_frames, factor)
+        if timestamps is None:
+            factor = resolve_factor(factor_num, factor_den, fps_num, fps_den, clip_fps)
+            timing = Timing(clip.num_frames, factor)
+        elif fps_num is None:
+            raise TimingError("timestamps need fps_num (and fps_den): the constant output rate, e.g. fps_num=60")
+        elif slowmo:
+            raise TimingError(
+                "timestamps do not take slowmo; for k times slow motion give a k times higher fps_num and play "
+                "the result at the lower rate with std.AssumeFPS"
+            )
+        else:
+            timing = TimestampTiming.from_timestamps(timestamps, clip.num_frames, target_rate(fps_num, fps_den))
     except TimingError as exc:
         raise _error(str(exc)) from None
     try:
@@ -189,14 +217,17 @@ def superslomo(
     except (WeightsError, EngineError) as exc:
         raise _error(str(exc)) from None
 
-    if slowmo:
-        out_fps = clip_fps
-    elif fps_num is not None:
-        out_fps = Fraction(fps_num, fps_den or 1)
+    if isinstance(timing, TimestampTiming):
+        out_fps, duration_scale = timing.fps, Fraction(1)
     else:
-        out_fps = clip_fps * factor
-    # Variable-rate clips: each output frame lasts its source frame's duration / factor.
-    duration_scale = Fraction(1) if slowmo else 1 / factor
+        if slowmo:
+            out_fps = clip_fps
+        elif fps_num is not None:
+            out_fps = Fraction(fps_num, fps_den or 1)
+        else:
+            out_fps = clip_fps * timing.factor
+        # Variable-rate clips in factor mode: each output frame lasts its source frame's duration / factor.
+        duration_scale = Fraction(1) if slowmo else 1 / timing.factor
 
     # Source frames around each output position: with dedup the distinct frames A and B may lie up to
     # max_run frames away, and which frames are held follows from flags up to twice that far.
@@ -264,7 +295,7 @@ def superslomo(
             write_frame(out, data)
         props = out.props
         props[SOURCE_PROP] = source
-        props[T_PROP] = float(at.t) if data is not None else 0.0
+        props[T_PROP] = float(timing.between(n, at.a, at.b)) if at.b is not None and data is not None else 0.0
         if data is not None:
             props[NEXT_PROP] = at.b
         if dedup:

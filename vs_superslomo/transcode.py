@@ -6,11 +6,16 @@ motion. Without ffmpeg the job writes a lossless y4m the project produces by its
 written under a temporary name in the output's folder and renamed only when complete and read back
 (ffmpeg's error output, ffprobe's frame count and duration), so the output name never holds a
 half-written file, whatever happens (errors, a full disk, Ctrl-C).
+
+Variable-frame-rate input (bestsource's index gives every frame's timestamp) needs ``--fps``: each output
+frame is then interpolated at its true time, so the copied audio stays in sync; a constant-rate input
+takes exactly the path it always took.
 """
 
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import math
 import os
@@ -18,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from .colour import ColourProps, from_rgb, source_colour, to_rgb
 from .files import atomic_write
 from .holds import HoldRules
 from .plugin import superslomo
+from .timing import fits_rate
 
 __all__ = [
     "Job",
@@ -153,14 +160,18 @@ class Summary:
     output: Path
     seconds: float
     audio: str
+    variable: bool = False  # the input's frame rate varies; input_fps is its average
 
     def line(self, input_name: str) -> str:
         def dur(frames: int, fps: Fraction) -> str:
             return f"{float(frames / fps):.2f} s" if fps else "? s"
 
         rate = self.output_frames / self.seconds if self.seconds > 0 else 0.0
+        in_rate = f"{_fps_text(self.input_fps)} fps"
+        if self.variable:
+            in_rate = f"a variable rate (~{float(self.input_fps):.3f} fps on average)"
         return (
-            f"{input_name}: {self.input_frames} frames at {_fps_text(self.input_fps)} fps "
+            f"{input_name}: {self.input_frames} frames at {in_rate} "
             f"({dur(self.input_frames, self.input_fps)}) -> {self.output}: {self.output_frames} frames at "
             f"{_fps_text(self.output_fps)} fps ({dur(self.output_frames, self.output_fps)}); audio {self.audio}; "
             f"{self.seconds:.1f} s ({rate:.2f} frames/s)"
@@ -177,15 +188,72 @@ def _index_dir() -> Path:
     return Path(base) / "vs-superslomo" / "bsindex"
 
 
-def _open(job: Job) -> vs.VideoNode:
+def _open(job: Job) -> tuple[vs.VideoNode, list[Fraction] | None]:
+    """The input's video, and each frame's start time in seconds from bestsource's index (None when a frame
+    has none, e.g. a raw stream: then the stated rate is all there is)."""
     if not job.input.is_file():
         raise JobError(f"input {job.input} does not exist or is not a file")
     if not hasattr(vs.core, "bs"):
         raise JobError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
+
+    def source(**timecodes: str) -> vs.VideoNode:
+        return vs.core.bs.VideoSource(
+            str(job.input), cachemode=1, cachepath=str(_index_dir()), showprogress=0, **timecodes
+        )
+
+    with tempfile.TemporaryDirectory(prefix="vs-superslomo-") as folder:
+        timecodes = Path(folder) / "timecodes.txt"
+        try:
+            clip = source(timecodes=str(timecodes))
+        except vs.Error:
+            pass  # bestsource refuses timecodes when a frame's timestamp is unknown; opened below without
+        else:
+            # Timecode format v2: a "#" header line, then one start time per frame in milliseconds.
+            lines = [line for line in timecodes.read_text().split("\n") if line.strip() and line[0] != "#"]
+            return clip, [Fraction(line) / 1000 for line in lines] if len(lines) == clip.num_frames else None
     try:
-        return vs.core.bs.VideoSource(str(job.input), cachemode=1, cachepath=str(_index_dir()), showprogress=0)
+        return source(), None
     except vs.Error as exc:
         raise JobError(f"cannot read {job.input} as video: {exc}") from None
+
+
+# A constant-rate file's timestamps may be rounded by its container (to whole milliseconds in Matroska).
+_CFR_TOLERANCE = Fraction(1, 1000)
+
+
+def _variable_timestamps(job: Job, clip: vs.VideoNode, starts: list[Fraction] | None) -> list[Fraction] | None:
+    """``starts`` when the input's frame rate varies and the job can keep its timing, None when it is
+    constant (today's path, unchanged); a JobError for options that would mistime variable-rate input."""
+    if starts is None or len(starts) < 2 or fits_rate(starts, Fraction(clip.fps_num, clip.fps_den), _CFR_TOLERANCE):
+        return None
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    what = (
+        f"{job.input.name} has a variable frame rate (frames {float(min(gaps)) * 1000:.4g} to "
+        f"{float(max(gaps)) * 1000:.4g} ms apart)"
+    )
+    if job.fps is None:
+        suggestion = max(1, round((job.factor or 2) / min(gaps)))
+        raise JobError(
+            f"{what}; give --fps R for constant-rate output with every frame at its true time "
+            f"(e.g. --fps {suggestion}), as a factor of its frames would mistime it"
+        )
+    if job.slowmo:
+        raise JobError(f"{what}; --slowmo needs a constant rate: convert it with --fps R first, then slow that down")
+    if job.start is not None or job.end is not None:
+        raise JobError(f"{what}; --start/--end need a constant rate: convert it with --fps R first, then cut that")
+    # ffmpeg moves the file's start (its earliest stream's) to 0 in the output, audio included: the video's
+    # times count from there, so a video that starts after its audio keeps that lead.
+    zero = _start_time(_ffprobe(job.ffmpeg), job.input) if job.ffmpeg is not None else None
+    return [start - (starts[0] if zero is None else zero) for start in starts]
+
+
+def _start_time(ffprobe: str, path: Path) -> Fraction | None:
+    """The container's start time in seconds (that of its earliest stream), by ffprobe; None if unknown."""
+    cmd = [ffprobe, "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", str(path)]
+    try:
+        return Fraction(subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout.strip())
+    except (OSError, subprocess.TimeoutExpired, ValueError, ZeroDivisionError):
+        return None
 
 
 def _trim(clip: vs.VideoNode, start: Fraction | None, end: Fraction | None) -> tuple[vs.VideoNode, int]:
@@ -345,12 +413,15 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
     """Run ``job``; raise :class:`JobError` (one line) for anything the user can fix."""
     _check_paths(job)
     started = time.perf_counter()
-    whole = _open(job)
+    whole, starts = _open(job)
     if job.ffmpeg is not None:
         _check_input_length(job.ffmpeg, whole, job.input, log)
+    timestamps = _variable_timestamps(job, whole, starts)
     src, first = _trim(whole, job.start, job.end)
     colour = source_colour(src)
     in_fps = Fraction(src.fps_num, src.fps_den)
+    if timestamps is not None:  # the average over the clip, its last frame as long as the one before
+        in_fps = Fraction(len(timestamps), 2 * timestamps[-1] - timestamps[-2] - timestamps[0])
     factor_num, factor_den = (job.factor or Fraction(2)).as_integer_ratio()
     fps_num, fps_den = job.fps.as_integer_ratio() if job.fps is not None else (None, None)
     factor = job.fps / in_fps if job.fps is not None and in_fps > 0 else Fraction(factor_num, factor_den)
@@ -370,6 +441,7 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             dedup=job.dedup,
             dedup_threshold=job.dedup_threshold,
             dedup_max_run=job.dedup_max_run,
+            timestamps=timestamps,
         )
     except vs.Error as exc:
         raise JobError(str(exc).removeprefix("superslomo: ")) from None
@@ -414,7 +486,8 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             f"encode it with: ffmpeg -i {output} -i {job.input} -map 0:v -map 1:a? -c:v libx264 -crf 18 "
             f"-c:a copy {job.output}"
         )
-    return Summary(src.num_frames, in_fps, out.num_frames, out_fps, output, time.perf_counter() - started, audio)
+    seconds = time.perf_counter() - started
+    return Summary(src.num_frames, in_fps, out.num_frames, out_fps, output, seconds, audio, timestamps is not None)
 
 
 # ffmpeg's follow-up lines that only say that something failed before; the cause is on another line.
