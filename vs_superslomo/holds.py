@@ -33,13 +33,16 @@ class HoldRules:
 
     ``threshold``: the largest mean absolute luma difference (0..1) of any ``block``×``block`` block
     between a frame and the one before it for the frame to be a copy. Judged by the worst block, not the
-    frame mean, so a small moving mouth on a still face is motion; 0.01 (about 2.5 8-bit codes) lies
-    between real copies (0.000-0.004 on a clip that repeats every third frame and a CG intro on twos) and
-    the slowest real motion seen (0.017). ``max_run``: the longest run of copies that is interpolated
-    (3: a drawing held for four frames); a longer run is a still shot and stays exactly still.
+    frame mean, so a small moving mouth on a still face is motion. 0.006 (about 1.5 8-bit codes) lies above
+    every real copy measured (0.000-0.004: a clip that repeats every third frame, a CG intro on twos) and
+    copies with Gaussian noise of one code (about 0.003), and below most of the slowest real motion seen,
+    a flat animation easing to a stop (0.006-0.008; its last steps, 0.003-0.004, still read as held).
+    At 0.01 that ease was taken for holds and its held-frame score fell 1 dB. ``max_run``: the longest run
+    of copies that is interpolated (3: a drawing held for four frames); a longer run is a still shot and
+    stays exactly still.
     """
 
-    threshold: float = 0.01
+    threshold: float = 0.006
     max_run: int = 3
     block: int = DEFAULT_BLOCK
 
