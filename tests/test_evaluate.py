@@ -220,3 +220,13 @@ def test_held_picture_shows_a_clip_before_and_after_dedup(tmp_path: Path) -> Non
     )
     ev.plot_held(clip, 0, make_model(), tmp_path / "held.png")
     assert (tmp_path / "held.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cadence_protocol_matches_the_drawings_placed_at_their_times(clips: Path) -> None:
+    assert ev.cadence_positions(12, [2, 2, 3]) == [0, 2, 4, 7, 9, 11]
+    source = core.bs.VideoSource(str(clips / "tex.y4m"), cachemode=0)
+    got = ev.evaluate_cadence(source, ev.Window("tex", "tex.y4m", 0), [2, 2, 3], make_model())
+    assert abs(got["held"] - got["distinct"]) < 0.1
+    assert got["held"] > got["repeat"] + 1
+    with pytest.raises(ValueError, match="a cadence is holds of 1 frame or more"):
+        ev.cadence_positions(5, [2, 0])

@@ -7,8 +7,10 @@ sub-commands ``convert`` and ``info`` handle weights files.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 __all__ = ["main"]
@@ -225,12 +227,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C waits until the block ends, then arrives as KeyboardInterrupt.
+
+    Inside torch's native start-up code an interrupt is raised in C++ (pybind11) and aborts the process
+    (exit -6, "terminate called"); blocked while the heavy modules load, it is delivered right after.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _main(argv: list[str]) -> int:
     if argv and argv[0] in _DELEGATED:
         import importlib
 
         try:
-            module = importlib.import_module(_DELEGATED[argv[0]])
+            with _interrupts_deferred():
+                module = importlib.import_module(_DELEGATED[argv[0]])
         except ModuleNotFoundError as exc:
             print(
                 f"vs-superslomo: error: {argv[0]} needs {exc.name}: pip install 'vs-superslomo[train]'",
@@ -238,14 +258,15 @@ def _main(argv: list[str]) -> int:
             )
             return 1
         return int(module.main(argv[1:]))
-    if argv and argv[0] in _SUBCOMMANDS:
-        args, run = _weights_parser().parse_args(argv), _run_weights
-    else:
-        parser = _main_parser()
-        args, run = parser.parse_args(argv), _run_main
-        if args.audio is not None and not args.slowmo:
-            parser.error(f"--audio {args.audio} needs --slowmo (without it the audio is copied unchanged)")
-    from .transcode import JobError
+    with _interrupts_deferred():  # the parsers import torch and VapourSynth
+        if argv and argv[0] in _SUBCOMMANDS:
+            args, run = _weights_parser().parse_args(argv), _run_weights
+        else:
+            parser = _main_parser()
+            args, run = parser.parse_args(argv), _run_main
+            if args.audio is not None and not args.slowmo:
+                parser.error(f"--audio {args.audio} needs --slowmo (without it the audio is copied unchanged)")
+        from .transcode import JobError
 
     try:
         run(args)

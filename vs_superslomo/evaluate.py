@@ -25,6 +25,7 @@ most motion, ground truth beside every method but repeat).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -447,6 +448,55 @@ def parse_windows(only: str | None, clips_dir: Path) -> list[tuple[Window, Path]
     return picked
 
 
+def cadence_positions(length: int, pattern: Sequence[int]) -> list[int]:
+    """Where the drawings of a clip held ``pattern[0]``, ``pattern[1]``, ... frames (cycling) start."""
+    if not pattern or min(pattern) < 1:
+        raise ValueError(f"a cadence is holds of 1 frame or more, e.g. 2,2,3; got {list(pattern)}")
+    positions, position = [], 0
+    for hold in itertools.cycle(pattern):
+        if position >= length:
+            return positions
+        positions.append(position)
+        position += hold
+    raise AssertionError("unreachable: the cycle is endless")
+
+
+def evaluate_cadence(
+    source: vs.VideoNode, window: Window, pattern: Sequence[int], model: SuperSloMo, seed: int = 0
+) -> dict[str, float]:
+    """The held-frame protocol for any cadence (e.g. 2-2-3): the window's real frames at the drawings'
+    positions, each followed by noisy copies until the next drawing, through the filter at factor 1 with
+    dedup (``held``); next to ``repeat`` (the drawing before), ``blend`` and ``distinct`` (the model on the
+    drawings alone, placed at their times with ``timestamps``). Mean PSNR over the copies' positions."""
+    native = source[window.start : window.start + window.length]
+    truth = to_rgb(native, _scoring_colour(native))
+    positions = cadence_positions(window.length, pattern)
+    real = [_read(f) for f in truth.frames()]
+    drawings = [read_frame(truth.get_frame(p)) for p in positions]
+    rng = np.random.default_rng(seed)
+    frames: list[np.ndarray] = []
+    for picture, start, stop in zip(drawings, positions, [*positions[1:], window.length], strict=True):
+        frames += [
+            picture,
+            *(picture + rng.normal(0, HELD_NOISE, picture.shape).astype(np.float32) for _ in range(stop - start - 1)),
+        ]
+    held = superslomo(clip_from_arrays(frames), 1, model=model, dedup=True)
+    distinct = superslomo(clip_from_arrays(drawings), fps_num=1, fps_den=1, timestamps=positions, model=model)
+    scores: dict[str, list[float]] = {"repeat": [], "blend": [], "held": [], "distinct": []}
+    for a, b in itertools.pairwise(positions):
+        for j in range(a + 1, b):
+            t = (j - a) / (b - a)
+            images = {
+                "repeat": real[a],
+                "blend": np.clip((1 - t) * real[a] + t * real[b], 0, 1),
+                "held": _read(held.get_frame(j)),
+                "distinct": _read(distinct.get_frame(j)),
+            }
+            for name, image in images.items():
+                scores[name].append(psnr(real[j], image))
+    return {name: float(np.mean(values)) for name, values in scores.items()}
+
+
 def evaluate(
     windows: Iterable[tuple[Window, Path]],
     ks: Sequence[int],
@@ -671,6 +721,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also the held-frame protocol (NAME+held): the window on k's, noisy copies, factor 1 with dedup",
     )
     p.add_argument(
+        "--cadence",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        action="append",
+        default=[],
+        metavar="H,H,...",
+        help="also the held-frame protocol for this cadence (e.g. 2,2,3) on every window: cadence.md",
+    )
+    p.add_argument(
         "--held-picture",
         metavar="FILE@START",
         help="also held.png: frames of a clip with real held frames, before and after dedup, to judge by eye",
@@ -715,6 +773,26 @@ def _run(args: argparse.Namespace) -> str:
     )
     results, show = evaluate(windows, args.k, methods, log=lambda line: print(line, file=sys.stderr, flush=True))
     report = write_outputs(results, show, args.out)
+    if args.cadence:
+        if not models:
+            raise ValueError("--cadence needs a model; drop --no-superslomo")
+        model = next(iter(models.values()))
+        rows = [
+            "| clip | cadence | repeat | blend | held (factor 1, dedup) | distinct (timestamps) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for window, path in windows:
+            for pattern in args.cadence:
+                got = evaluate_cadence(open_clip(path), window, pattern, model)
+                cadence = "-".join(map(str, pattern))
+                rows.append(
+                    f"| {window.name} | {cadence} | "
+                    + " | ".join(f"{got[m]:.2f}" for m in ("repeat", "blend", "held", "distinct"))
+                    + " |"
+                )
+        table = "# Held-frame protocol by cadence (PSNR, dB, on the copies' positions)\n\n" + "\n".join(rows) + "\n"
+        atomic_write(args.out / "cadence.md", lambda tmp: tmp.write_text(table, encoding="utf-8"))
+        report += "\n" + table
     if args.held_picture:
         file, _, start = args.held_picture.partition("@")
         path = _resolve(clips, file)
