@@ -223,3 +223,19 @@ def test_dedup_frames_do_not_depend_on_request_order_or_threads(order: str, thre
 def test_bad_dedup_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(vs.Error, match=f"^superslomo: {message}"):
         superslomo(clip_from_arrays(random_frames(2, 8, 8)), model=MODEL, dedup=True, **kwargs)  # type: ignore[arg-type]
+
+
+def test_each_frames_block_difference_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flags are read at 4 × max_run + 2 offsets around every position: from one node, not one each."""
+    import vs_superslomo.plugin as plugin
+
+    calls: list[int] = []
+
+    def counted(frame: np.ndarray, previous: np.ndarray, block: int = 16) -> float:
+        calls.append(1)
+        return worst_block_difference(frame, previous, block)
+
+    monkeypatch.setattr(plugin, "worst_block_difference", counted)
+    clip, frames, _ = held_clip([2], 4)
+    list(superslomo(clip, 2, model=MODEL, dedup=True).frames())
+    assert len(calls) == len(frames)

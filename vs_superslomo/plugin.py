@@ -236,9 +236,15 @@ def superslomo(
     stats_at = range(reach + 1)  # the cut test reads pair (B - 1, B)
     lowest, highest = flag_span(reach)
     flags_at = range(lowest, highest + 1) if dedup else range(0)
+    # One node each for the statistics and the flags, shifted many ways: VapourSynth's cache of that node
+    # serves every offset, so each frame's statistics and block difference are computed once.
     sources = [_shifted(clip, o) for o in frames_at]
-    sources += [_shifted(luma_diff_clip(clip), o) for o in stats_at] if sc else []
-    sources += [_shifted(_repeats_clip(clip, hold_rules), o) for o in flags_at]
+    if sc:
+        diffs = luma_diff_clip(clip)
+        sources += [_shifted(diffs, o) for o in stats_at]
+    if dedup:
+        repeats = _repeats_clip(clip, hold_rules)
+        sources += [_shifted(repeats, o) for o in flags_at]
     mapped = [_map_to_left(c, timing) for c in sources]
     base = mapped[frames_at.index(0)]
     if out_fps > 0:
