@@ -268,18 +268,22 @@ def _model_method(model: SuperSloMo, device_index: int | None, flow: str) -> Reb
 HELD_NOISE = 1 / 255  # σ of the noise on each held copy: an encoder never stores a copy exactly
 
 
-def held_version(kept: Kept, seed: int = 0) -> vs.VideoNode:
-    """The window as a clip "on k's": every kept frame followed by k − 1 copies of it, each copy with fresh
+def held_copies(pictures: Sequence[np.ndarray], holds: Sequence[int], seed: int = 0) -> vs.VideoNode:
+    """A clip holding ``pictures[i]`` for ``holds[i]`` frames: the picture, then copies of it, each with fresh
     Gaussian noise (:data:`HELD_NOISE`), so a copy is never bit-identical, as after a lossy encode."""
     rng = np.random.default_rng(seed)
     frames: list[np.ndarray] = []
-    for frame in kept.rgb.frames():
-        picture = read_frame(frame)
+    for picture, hold in zip(pictures, holds, strict=True):
         # Not clipped to [0, 1]: conversions overshoot it, and a clipped copy would differ from its original
         # by the overshoot (0.09 on a cartoon's outlines), not by the noise alone.
-        noisy = picture + rng.normal(0, HELD_NOISE, (kept.k - 1, *picture.shape)).astype(np.float32)
+        noisy = picture + rng.normal(0, HELD_NOISE, (hold - 1, *picture.shape)).astype(np.float32)
         frames += [picture, *noisy]
     return clip_from_arrays(frames)
+
+
+def held_version(kept: Kept, seed: int = 0) -> vs.VideoNode:
+    """The window as a clip "on k's": every kept frame followed by k − 1 noisy copies (:func:`held_copies`)."""
+    return held_copies([read_frame(f) for f in kept.rgb.frames()], [kept.k] * kept.rgb.num_frames, seed)
 
 
 def _held_method(model: SuperSloMo, device_index: int | None) -> Rebuild:
@@ -473,14 +477,8 @@ def evaluate_cadence(
     positions = cadence_positions(window.length, pattern)
     real = [_read(f) for f in truth.frames()]
     drawings = [read_frame(truth.get_frame(p)) for p in positions]
-    rng = np.random.default_rng(seed)
-    frames: list[np.ndarray] = []
-    for picture, start, stop in zip(drawings, positions, [*positions[1:], window.length], strict=True):
-        frames += [
-            picture,
-            *(picture + rng.normal(0, HELD_NOISE, picture.shape).astype(np.float32) for _ in range(stop - start - 1)),
-        ]
-    held = superslomo(clip_from_arrays(frames), 1, model=model, dedup=True)
+    holds = [stop - start for start, stop in itertools.pairwise([*positions, window.length])]
+    held = superslomo(held_copies(drawings, holds, seed), 1, model=model, dedup=True)
     distinct = superslomo(clip_from_arrays(drawings), fps_num=1, fps_den=1, timestamps=positions, model=model)
     scores: dict[str, list[float]] = {"repeat": [], "blend": [], "held": [], "distinct": []}
     for a, b in itertools.pairwise(positions):
