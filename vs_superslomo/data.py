@@ -95,6 +95,11 @@ class Sample:
         zeros = np.zeros((2, *i0.shape[1:]), np.float32)
         return cls(i0, i1, it, t, zeros, zeros.copy(), zeros.copy(), False)
 
+    def with_dis_flows(self) -> Sample:
+        """This sample with DIS flows between its I0 and I1 (:func:`dis_flow`) as its flows and mask."""
+        f01, f10, mask = dis_flow(self.i0, self.i1)
+        return replace(self, flow01=f01, flow10=f10, flow_mask=mask, has_flow=True)
+
     @property
     def shape(self) -> tuple[int, int]:
         return self.i0.shape[1], self.i0.shape[2]
@@ -411,10 +416,8 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
         c, start, span, k = self.window_of(index)
         frames = self.clips[c].frames
         i0, it, i1 = frames[start], frames[start + k], frames[start + span]
-        if not self.pseudo_flow:
-            return Sample.without_flow(i0, i1, it, k / span)
-        f01, f10, mask = dis_flow(i0, i1)
-        return Sample(i0, i1, it, k / span, f01, f10, mask, True)
+        sample = Sample.without_flow(i0, i1, it, k / span)
+        return sample.with_dis_flows() if self.pseudo_flow else sample
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         # Augmentation draws from its own stream, independent of how many draws window_of made.
@@ -455,10 +458,7 @@ def validation_set(
         k = 1 + rank % (span - 1)
         f = clip.frames
         sample = Sample.without_flow(f[start], f[start + span], f[start + k], k / span)
-        if dis_flows:
-            f01, f10, mask = dis_flow(sample.i0, sample.i1)
-            sample = replace(sample, flow01=f01, flow10=f10, flow_mask=mask, has_flow=True)
-        sample = fit(sample, size)
+        sample = fit(sample.with_dis_flows() if dis_flows else sample, size)
         h, w = sample.shape
         grid = [(y, x) for y in (0, (h - size) // 2, h - size) for x in (0, (w - size) // 2, w - size)]
         out.append(_best_crop(sample, size, grid).to_tensors())
@@ -769,10 +769,7 @@ class SyntheticDataset(Dataset[dict[str, Tensor]]):
         scene = random_scene(self.photos, self.size, self.motion_at(index), rng, self.layers)
         t = float(rng.uniform(1 / 16, 15 / 16))
         sample = scene_sample(scene, t, float(rng.uniform(0, self.noise)), rng)
-        if not self.dis_flows:
-            return sample
-        f01, f10, mask = dis_flow(sample.i0, sample.i1)
-        return replace(sample, flow01=f01, flow10=f10, flow_mask=mask)
+        return sample.with_dis_flows() if self.dis_flows else sample
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         rng = _rng(self.seed, index, _STREAM_SYNTHETIC + 100)
