@@ -27,7 +27,11 @@ _PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 
 def gray8(frame: np.ndarray) -> np.ndarray:
     """The luma of a (3, H, W) RGB frame in [0, 1] as contiguous uint8, DIS's input."""
-    return (np.clip(luma(frame), 0, 1) * 255 + 0.5).astype(np.uint8)
+    return _eight_bit(luma(frame))
+
+
+def _eight_bit(y: np.ndarray) -> np.ndarray:
+    return (np.clip(y, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 _MIN_SIDE = 16  # DIS refuses pictures smaller than 12 px both ways; tiny ones are padded up to this
@@ -64,7 +68,7 @@ def compensated_difference(frame0: np.ndarray, frame1: np.ndarray) -> float:
     handheld pan whose frames differed by 0.166 came down to 0.051.
     """
     y0, y1 = luma(np.asarray(frame0, np.float32)), luma(np.asarray(frame1, np.float32))
-    f01 = _dis(gray8(frame0), gray8(frame1))
+    f01 = _dis(_eight_bit(y0), _eight_bit(y1))  # the same luma DIS would compute again
     gx, gy = _grid(*y0.shape)
     back = cv2.remap(y1, gx + f01[0], gy + f01[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return float(np.abs(y0 - back).mean())
