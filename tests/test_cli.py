@@ -309,16 +309,21 @@ def test_ctrl_c_stops_cleanly_and_removes_the_temporary_file(tmp_path: Path, wei
     assert not out.exists() and leftovers(tmp_path) == []
 
 
+def mounted_tmpfs(folder: Path, options: str, why: str) -> Iterator[Path]:
+    """A 40 KiB tmpfs mounted on ``folder`` with ``options`` for the test, unmounted after; skipped (``why``)
+    where mounting is not allowed."""
+    folder.mkdir()
+    command = ["mount", "-t", "tmpfs", "-o", f"{options}size=40k", "tmpfs", str(folder)]
+    if subprocess.run(command, capture_output=True).returncode != 0:
+        pytest.skip(why)
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 40 KiB tmpfs: a real full disk, where mounting is allowed (root); skipped elsewhere."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
+    yield from mounted_tmpfs(tmp_path / "disk", "", "cannot mount a small tmpfs here (needs root)")
 
 
 @needs_ffmpeg
@@ -425,16 +430,13 @@ def test_audio_without_slowmo_is_a_usage_error(capsys: pytest.CaptureFixture[str
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A folder nobody can write in: a read-only tmpfs where mounting is allowed (root ignores modes)."""
     folder = tmp_path / "ro"
-    folder.mkdir()
     if os.geteuid() != 0:
+        folder.mkdir()
         folder.chmod(0o555)
         yield folder
         folder.chmod(0o755)
         return
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=40k", "tmpfs", str(folder)]).returncode != 0:
-        pytest.skip("cannot make a read-only folder here")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    yield from mounted_tmpfs(folder, "ro,", "cannot make a read-only folder here")
 
 
 @needs_ffmpeg
