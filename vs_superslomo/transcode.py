@@ -363,6 +363,22 @@ def _write_y4m(clip: vs.VideoNode, sink: IO[bytes], progress: Callable[[int, int
         raise _render_error(exc) from None
 
 
+# VapourSynth's own frame caches for an in-order render: a few frames per node are all it reuses. Its
+# default (half the machine's memory) let a 60 s 320×180 clip at 2× grow to 2.1 GB resident (measured).
+RENDER_VS_CACHE_MB = 256
+
+
+def render_cache_mb(width: int, height: int, factor: Fraction, threads: int) -> int:
+    """The filter's result cache for a render in frame order: the frames of one pair per VapourSynth thread,
+    and one more pair, instead of the filter's 1 GiB default (filled by frames never asked for again).
+
+    A pair has at most ceil(factor) frames; the filter computes them in chunks of at most half its cache and
+    always keeps the newest chunk, so this never recomputes a frame in an in-order render.
+    """
+    frame_mib = 3 * width * height * 4 / 2**20  # RGBS
+    return max(1, min(1024, math.ceil((threads + 1) * math.ceil(factor) * frame_mib)))
+
+
 def _check_paths(job: Job) -> None:
     if job.output.exists() and not job.overwrite:
         raise JobError(f"output {job.output} exists; pass --overwrite to replace it")
@@ -411,6 +427,16 @@ def _os_error(exc: OSError, path: Path) -> JobError:
 
 def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Summary:
     """Run ``job``; raise :class:`JobError` (one line) for anything the user can fix."""
+    core = vs.core
+    previous = core.max_cache_size
+    core.max_cache_size = min(previous, RENDER_VS_CACHE_MB)
+    try:
+        return _run_job(job, log)
+    finally:
+        core.max_cache_size = previous
+
+
+def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
     _check_paths(job)
     started = time.perf_counter()
     whole, starts = _open(job)
@@ -442,6 +468,7 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             dedup_threshold=job.dedup_threshold,
             dedup_max_run=job.dedup_max_run,
             timestamps=timestamps,
+            cache_mb=render_cache_mb(src.width, src.height, factor, vs.core.num_threads),
         )
     except vs.Error as exc:
         raise JobError(str(exc).removeprefix("superslomo: ")) from None
