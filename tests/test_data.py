@@ -17,8 +17,11 @@ import vapoursynth as vs
 from conftest import clip_from_arrays, random_frames
 from torch.utils.data import Dataset
 
-from vs_superslomo import data
-from vs_superslomo.data import Layer, Motion, Sample, Scene
+from vs_superslomo.flow import dis_flow_labels
+from vs_superslomo.luma import luma
+from vs_superslomo.training import samples, stream, synthetic, windows
+from vs_superslomo.training.samples import Sample
+from vs_superslomo.training.synthetic import Layer, Motion, Scene
 from vs_superslomo.warp import backwarp
 
 # --- helpers shared with test_train --------------------------------------------------------------------
@@ -57,7 +60,7 @@ needs_bestsource = pytest.mark.skipif(not hasattr(vs.core, "bs"), reason="bestso
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
-    return data.load_photos(write_photos(tmp_path_factory.mktemp("photos")), max_side=128)
+    return synthetic.load_photos(write_photos(tmp_path_factory.mktemp("photos")), max_side=128)
 
 
 def translation_scene(photos: list[np.ndarray], size: int = 64) -> Scene:
@@ -88,8 +91,8 @@ def warp_error(sample: Sample) -> tuple[float, float]:
 
 
 def test_synthetic_samples_have_shapes_ranges_and_are_deterministic(photos: list[np.ndarray]) -> None:
-    ds = data.SyntheticDataset(photos, 64, max_motion=12, seed=3)
-    fresh = data.SyntheticDataset(photos, 64, max_motion=12, seed=3)
+    ds = synthetic.SyntheticDataset(photos, 64, max_motion=12, seed=3)
+    fresh = synthetic.SyntheticDataset(photos, 64, max_motion=12, seed=3)
     a, again, other = ds[5], ds[5], ds[6]
     assert set(a) == {"i0", "i1", "it", "t", "flow01", "flow10", "flow_mask", "has_flow"}
     for key in ("i0", "i1", "it"):
@@ -105,7 +108,7 @@ def test_synthetic_samples_have_shapes_ranges_and_are_deterministic(photos: list
 
 def test_ground_truth_flow_of_a_translation(photos: list[np.ndarray]) -> None:
     scene = translation_scene(photos)
-    sample = data.scene_sample(scene, 0.25)
+    sample = synthetic.scene_sample(scene, 0.25)
     _, w0 = scene.render(0.0)
     _, w1 = scene.render(1.0)
     owner0, owner1 = w0.argmax(0), w1.argmax(0)
@@ -135,7 +138,7 @@ def test_ground_truth_flow_of_rotation_zoom_and_perspective(photos: list[np.ndar
         delta=np.array([3.0, 2.0, 0.08, 0.1, 3e-4, -2e-4]),
         bend=np.array([2.0, -2.0, 0.02, 0, 0, 0]),
     )
-    sample = data.scene_sample(Scene((Layer(photos[2], motion),), 64, 64), 0.5)
+    sample = synthetic.scene_sample(Scene((Layer(photos[2], motion),), 64, 64), 0.5)
     moved = float(np.abs(sample.i1 - sample.i0).mean())
     err01, err10 = warp_error(sample)
     assert max(err01, err10) < 0.1 * moved  # bilinear resampling differences only
@@ -144,25 +147,25 @@ def test_ground_truth_flow_of_rotation_zoom_and_perspective(photos: list[np.ndar
 
 def test_augmentations_keep_flows_consistent(photos: list[np.ndarray]) -> None:
     rng = np.random.default_rng(0)
-    scene = dataclasses.replace(data.random_scene(photos, 64, 10, rng, layers=(0, 0)), gain=0.0)
-    sample = data.scene_sample(scene, 0.3)
+    scene = dataclasses.replace(synthetic.random_scene(photos, 64, 10, rng, layers=(0, 0)), gain=0.0)
+    sample = synthetic.scene_sample(scene, 0.3)
     transforms: dict[str, Callable[[Sample], Sample]] = {
         "none": lambda s: s,
-        "reverse": data.reverse,
-        "flip x": lambda s: data.flip(s, "x"),
-        "flip y": lambda s: data.flip(s, "y"),
-        "reverse, flip x, crop": lambda s: data.crop(data.flip(data.reverse(s), "x"), 5, 9, 48, 48),
-        "fit": lambda s: data.fit(s, 96),
-        "random": lambda s: data.augment(s, np.random.default_rng(1), 64, data.Augment(jitter=0.0)),
+        "reverse": samples.reverse,
+        "flip x": lambda s: samples.flip(s, "x"),
+        "flip y": lambda s: samples.flip(s, "y"),
+        "reverse, flip x, crop": lambda s: samples.crop(samples.flip(samples.reverse(s), "x"), 5, 9, 48, 48),
+        "fit": lambda s: samples.fit(s, 96),
+        "random": lambda s: samples.augment(s, np.random.default_rng(1), 64, samples.Augment(jitter=0.0)),
     }
     baseline = max(warp_error(sample))
     wrong = replace_flows(sample, -sample.flow01, -sample.flow10)
     assert max(warp_error(wrong)) > 5 * baseline  # the check can tell a wrong flow
     for name, fn in transforms.items():
         assert max(warp_error(fn(sample))) < 1.2 * baseline + 0.001, name
-    back = data.reverse(sample)
+    back = samples.reverse(sample)
     assert back.t == pytest.approx(0.7) and np.array_equal(back.i0, sample.i1) and np.array_equal(back.it, sample.it)
-    twice = data.reverse(back)
+    twice = samples.reverse(back)
     assert all(np.array_equal(getattr(twice, k), getattr(sample, k)) for k in ("i0", "flow01", "flow_mask"))
 
 
@@ -173,16 +176,16 @@ def replace_flows(sample: Sample, f01: np.ndarray, f10: np.ndarray) -> Sample:
 def test_colour_jitter_is_the_same_for_all_frames_and_seeded() -> None:
     frame = random_frames(1, 16, 16)[0]
     sample = Sample.without_flow(frame, frame.copy(), frame.copy(), 0.5)
-    a = data.colour_jitter(sample, np.random.default_rng(4))
-    b = data.colour_jitter(sample, np.random.default_rng(4))
+    a = samples.colour_jitter(sample, np.random.default_rng(4))
+    b = samples.colour_jitter(sample, np.random.default_rng(4))
     assert np.array_equal(a.i0, a.i1) and np.array_equal(a.i0, a.it) and np.array_equal(a.i0, b.i0)
     assert not np.allclose(a.i0, frame) and a.i0.min() >= 0 and a.i0.max() <= 1
 
 
 def test_motion_curriculum_ramps_with_the_sample_index(photos: list[np.ndarray]) -> None:
-    ramp = data.LinearRamp(4.0, 20.0, 100)
+    ramp = synthetic.LinearRamp(4.0, 20.0, 100)
     assert (ramp(0), ramp(50), ramp(100), ramp(10_000)) == (4.0, 12.0, 20.0, 20.0)
-    ds = data.SyntheticDataset(photos, 32, max_motion=ramp)
+    ds = synthetic.SyntheticDataset(photos, 32, max_motion=ramp)
     assert ds.motion_at(0) == 4.0 and ds.motion_at(200) == 20.0
 
 
@@ -192,17 +195,17 @@ def test_motion_curriculum_ramps_with_the_sample_index(photos: list[np.ndarray])
 @needs_bestsource
 def test_real_windows_drop_cuts_holds_and_static_and_give_the_right_t(tmp_path: Path) -> None:
     frames = cut_clip_frames()
-    clip = data.load_clip(write_y4m(tmp_path / "cut.y4m", frames))
+    clip = windows.load_clip(write_y4m(tmp_path / "cut.y4m", frames))
     assert clip.frames.shape == (12, 3, 64, 64) and clip.fps == pytest.approx(24000 / 1001)
     assert np.abs(clip.frames - np.stack(frames)).mean() < 0.01
-    assert data.valid_windows(clip, 3) == [0, 1, 2, 3, 4, 7]  # 5, 6 cross the cut; 8 holds; 9 is static
-    assert data.valid_windows(clip, 5) == [0, 1, 2]
+    assert windows.valid_windows(clip, 3) == [0, 1, 2, 3, 4, 7]  # 5, 6 cross the cut; 8 holds; 9 is static
+    assert windows.valid_windows(clip, 5) == [0, 1, 2]
     # A caller's luma (the dataset computes it once per clip) is what decides: the same windows for the
     # clip's own, none for a static one.
-    y = data.luma(clip.frames)
-    assert data.valid_windows(clip, 5, y=y) == [0, 1, 2]
-    assert data.valid_windows(clip, 5, y=np.zeros_like(y)) == []
-    ds = data.RealWindowDataset([clip], 64, windows=(3, 5), pseudo_flow=False, augmentation=data.Augment.none())
+    y = luma(clip.frames)
+    assert windows.valid_windows(clip, 5, y=y) == [0, 1, 2]
+    assert windows.valid_windows(clip, 5, y=np.zeros_like(y)) == []
+    ds = windows.RealWindowDataset([clip], 64, windows=(3, 5), pseudo_flow=False, augmentation=samples.Augment.none())
     spans = set()
     for index in range(40):
         _, start, span, k = ds.window_of(index)
@@ -213,13 +216,13 @@ def test_real_windows_drop_cuts_holds_and_static_and_give_the_right_t(tmp_path: 
         assert torch.equal(item["i1"], torch.from_numpy(clip.frames[start + span]))
         assert float(item["has_flow"]) == 0 and not item["flow01"].any()
     assert spans == {2, 4}
-    small = data.load_clip(tmp_path / "cut.y4m", max_width=32, max_frames=5)
+    small = windows.load_clip(tmp_path / "cut.y4m", max_width=32, max_frames=5)
     assert small.frames.shape == (5, 3, 32, 32)
 
 
 def test_fast_clips_get_proportionally_longer_windows() -> None:
     frames = np.stack(random_frames(30, 32, 32))
-    ds = data.RealWindowDataset([data.Clip("fast", frames, fps=120.0)], 32, windows=(3,), pseudo_flow=False)
+    ds = windows.RealWindowDataset([windows.Clip("fast", frames, fps=120.0)], 32, windows=(3,), pseudo_flow=False)
     assert {ds.window_of(i)[2] for i in range(20)} == {8}  # 2 frames at 30 fps = 8 at 120 fps
 
 
@@ -229,7 +232,7 @@ def test_dis_pseudo_flow_has_the_f01_sign() -> None:
     big = (big - big.min()) / (big.max() - big.min())
     i0 = np.ascontiguousarray(big[:, 8:104, 8:104])
     i1 = np.ascontiguousarray(big[:, 10:106, 5:101])  # I1(x) = I0(x − (3, −2)): content moved right 3, up 2
-    f01, f10, mask = data.dis_flow(i0, i1)
+    f01, f10, mask = dis_flow_labels(i0, i1)
     inner = (slice(None), slice(16, 80), slice(16, 80))
     assert np.median(f01[inner], axis=(1, 2)) == pytest.approx([3, -2], abs=0.3)
     assert np.median(f10[inner], axis=(1, 2)) == pytest.approx([-3, 2], abs=0.3)
@@ -239,23 +242,23 @@ def test_dis_pseudo_flow_has_the_f01_sign() -> None:
 def test_split_clips_by_name(tmp_path: Path) -> None:
     for name in ("a.mp4", "b.avi", "c.y4m", "notes.txt"):
         (tmp_path / name).touch()
-    train, held = data.split_clips(tmp_path, ["b", "c.y4m"])
+    train, held = windows.split_clips(tmp_path, ["b", "c.y4m"])
     assert [p.name for p in train] == ["a.mp4"] and [p.name for p in held] == ["b.avi", "c.y4m"]
-    assert data.split_clips([tmp_path / "a.mp4"], []) == ([tmp_path / "a.mp4"], [])
+    assert windows.split_clips([tmp_path / "a.mp4"], []) == ([tmp_path / "a.mp4"], [])
     with pytest.raises(ValueError, match=r"'zzz'.*not found"):
-        data.split_clips(tmp_path, ["zzz"])
+        windows.split_clips(tmp_path, ["zzz"])
     with pytest.raises(ValueError, match="does not exist"):
-        data.split_clips(tmp_path / "missing", [])
+        windows.split_clips(tmp_path / "missing", [])
 
 
 def test_photo_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
-        data.load_photos(tmp_path / "missing")
+        synthetic.load_photos(tmp_path / "missing")
     with pytest.raises(ValueError, match="no photos found"):
-        data.load_photos(tmp_path)
+        synthetic.load_photos(tmp_path)
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ValueError, match=r"broken\.jpg: cannot be read"):
-        data.load_photos(tmp_path)
+        synthetic.load_photos(tmp_path)
 
 
 class _Constant(Dataset[dict[str, torch.Tensor]]):
@@ -270,24 +273,24 @@ class _Constant(Dataset[dict[str, torch.Tensor]]):
 
 
 def test_mixing_follows_the_fraction_and_is_seeded() -> None:
-    mixed = data.MixedDataset(_Constant(1.0), _Constant(0.0), 0.25, seed=5)
+    mixed = stream.MixedDataset(_Constant(1.0), _Constant(0.0), 0.25, seed=5)
     drawn = [float(mixed[i]["source"]) for i in range(400)]
     assert 0.18 < sum(drawn) / 400 < 0.32
     assert drawn == [
-        float(data.MixedDataset(_Constant(1.0), _Constant(0.0), 0.25, seed=5)[i]["source"]) for i in range(400)
+        float(stream.MixedDataset(_Constant(1.0), _Constant(0.0), 0.25, seed=5)[i]["source"]) for i in range(400)
     ]
-    assert all(float(data.MixedDataset(_Constant(1.0), None, 1.0)[i]["source"]) == 1 for i in range(10))
+    assert all(float(stream.MixedDataset(_Constant(1.0), None, 1.0)[i]["source"]) == 1 for i in range(10))
     with pytest.raises(ValueError, match="needs both sources"):
-        data.MixedDataset(_Constant(1.0), None, 0.5)
+        stream.MixedDataset(_Constant(1.0), None, 0.5)
 
 
 def test_validation_set_is_fixed() -> None:
     frames = np.stack(random_frames(20, 40, 48))
-    clip = data.Clip("held", frames, fps=25.0)
-    first = data.validation_set([clip], size=32, count=5)
-    second = data.validation_set([clip], size=32, count=5)
+    clip = windows.Clip("held", frames, fps=25.0)
+    first = windows.validation_set([clip], size=32, count=5)
+    second = windows.validation_set([clip], size=32, count=5)
     assert len(first) == 5 and all(torch.equal(a[k], b[k]) for a, b in zip(first, second, strict=True) for k in a)
     assert all(s["it"].shape == (3, 32, 32) and float(s["t"]) == 0.5 for s in first)
     assert len({float(s["i0"].sum()) for s in first}) == 5  # five different windows
     with pytest.raises(ValueError, match="no usable validation windows"):
-        data.validation_set([data.Clip("still", np.repeat(frames[:1], 5, 0), fps=25.0)], size=32)
+        windows.validation_set([windows.Clip("still", np.repeat(frames[:1], 5, 0), fps=25.0)], size=32)

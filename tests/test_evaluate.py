@@ -14,8 +14,9 @@ import pytest
 import vapoursynth as vs
 from conftest import clip_from_arrays, make_model, random_frames, read_frame
 
-from vs_superslomo import SuperSloMo
-from vs_superslomo import evaluate as ev
+from vs_superslomo import SuperSloMo, metrics
+from vs_superslomo.evaluation import cli, protocol, report
+from vs_superslomo.evaluation.methods import build_methods
 from vs_superslomo.weights import save_model
 
 core = vs.core
@@ -38,12 +39,12 @@ def _write_y4m(clip: vs.VideoNode, path: Path) -> Path:
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ramp.y4m: flat grey frames, luma rising RAMP_STEP a frame from RAMP_START; tex.y4m: a moving texture."""
     folder = tmp_path_factory.mktemp("clips")
-    levels = [200] * RAMP_START + [16 + RAMP_STEP * i for i in range(ev.WINDOW_LENGTH)]
+    levels = [200] * RAMP_START + [16 + RAMP_STEP * i for i in range(protocol.WINDOW_LENGTH)]
     flat = [core.std.BlankClip(width=64, height=48, format=vs.YUV420P8, length=1, color=[y, 128, 128]) for y in levels]
     _write_y4m(core.std.Splice(flat), folder / "ramp.y4m")
     # Low contrast keeps consecutive kept frames under the filter's scene-cut threshold, so it interpolates.
     # A fine 4-pixel grain: detail that blending smears and motion compensation keeps.
-    frames = [0.3 + 0.4 * f for f in random_frames(ev.WINDOW_LENGTH, 48, 64, grain=4)]
+    frames = [0.3 + 0.4 * f for f in random_frames(protocol.WINDOW_LENGTH, 48, 64, grain=4)]
     texture = core.resize.Bicubic(clip_from_arrays(frames), format=vs.YUV420P8, matrix_s="709")
     _write_y4m(texture, folder / "tex.y4m")
     return folder
@@ -60,33 +61,33 @@ def _run(
     minterpolate: bool = False,
     flows: tuple[str, ...] = ("auto",),
     held: bool = False,
-) -> list[ev.ClipResult]:
-    window = ev.Window(name, f"{name}.y4m", start)
-    methods = ev.build_methods(models, flowfps=flowfps, minterpolate=minterpolate, flows=flows, held=held)
-    results, _ = ev.evaluate([(window, clips / window.file)], ks, methods)
+) -> list[protocol.ClipResult]:
+    window = protocol.Window(name, f"{name}.y4m", start)
+    methods = build_methods(models, flowfps=flowfps, minterpolate=minterpolate, flows=flows, held=held)
+    results, _ = protocol.evaluate_windows([(window, clips / window.file)], ks, methods)
     return results
 
 
 def test_psnr_is_capped_for_identical_frames_and_exact_otherwise() -> None:
     a = np.full((4, 5, 3), 0.5, np.float32)
-    assert ev.psnr(a, a) == ev.PSNR_CAP_DB
-    assert ev.psnr(a, a + 0.1) == pytest.approx(20.0, abs=1e-4)
+    assert metrics.psnr(a, a) == metrics.PSNR_CAP_DB
+    assert metrics.psnr(a, a + 0.1) == pytest.approx(20.0, abs=1e-4)
     b = np.random.default_rng(0).random((16, 16, 3))
-    assert ev.ssim(b, b) == pytest.approx(1.0) and ev.ssim(b, 1 - b) < 0
+    assert metrics.ssim(b, b) == pytest.approx(1.0) and metrics.ssim(b, 1 - b) < 0
 
 
 def test_crop_goes_where_content_moved_and_ignores_cuts() -> None:
     prev, real, nxt = (np.zeros((40, 60, 3), np.float32) for _ in range(3))
     prev[5:15, 5:15], real[20:30, 30:40], nxt[25:35, 45:55] = 1, 1, 1  # a square crossing the picture
-    top, left, motion = ev._box_motion(real, prev, nxt, 10)
+    top, left, motion = protocol.box_motion(real, prev, nxt, 10)
     assert (top, left) == (20, 30) and motion == 1.0
-    assert ev._box_motion(nxt, prev, nxt, 10)[2] == 0.0  # real equals the next kept frame: a cut, no motion
+    assert protocol.box_motion(nxt, prev, nxt, 10)[2] == 0.0  # real equals the next kept frame: a cut, no motion
 
 
 def test_ramp_gives_exact_repeat_and_perfect_blend_at_the_right_frames(clips: Path) -> None:
     for result in _run(clips, "ramp", RAMP_START, [2, 4], flowfps=False):
         k = result.k
-        last_kept = (ev.WINDOW_LENGTH - 1) // k * k
+        last_kept = (protocol.WINDOW_LENGTH - 1) // k * k
         dropped = [j for j in range(1, last_kept) if j % k]
         for method in ("repeat", "blend"):
             assert [s.frame for s in result.scores[method]] == [RAMP_START + j for j in dropped]
@@ -95,29 +96,29 @@ def test_ramp_gives_exact_repeat_and_perfect_blend_at_the_right_frames(clips: Pa
         expected = [-20 * math.log10(RAMP_STEP * (j % k) / 219) for j in dropped]
         assert [s.psnr for s in result.scores["repeat"]] == pytest.approx(expected, abs=1e-3)
         # a linear cross-fade rebuilds a linear ramp exactly: infinite PSNR, reported as the cap.
-        assert all(s.psnr == ev.PSNR_CAP_DB and s.ssim == pytest.approx(1.0) for s in result.scores["blend"])
+        assert all(s.psnr == metrics.PSNR_CAP_DB and s.ssim == pytest.approx(1.0) for s in result.scores["blend"])
 
 
 def test_default_windows_are_found_in_any_folder_that_holds_their_files(tmp_path: Path) -> None:
     for name in ("tupi-data__example.avi", "python3-mecavideo__balle1-vp9.avi", "notes.txt"):
         (tmp_path / name).touch()
-    tupi = next(w for w in ev.DEFAULT_WINDOWS if w.name == "tupi_cartoon")
-    found = [(tupi, tmp_path / tupi.file), (ev.HIGH_FPS_WINDOW, tmp_path / ev.HIGH_FPS_WINDOW.file)]
-    assert ev.parse_windows(None, tmp_path) == found  # a held-out subset: the defaults it has, in order
-    assert ev.parse_windows("tupi@30, balle", tmp_path) == [(replace(tupi, start=30), found[0][1]), found[1]]
-    assert ev.HIGH_FPS_WINDOW.ks == (8,)
+    tupi = next(w for w in protocol.DEFAULT_WINDOWS if w.name == "tupi_cartoon")
+    found = [(tupi, tmp_path / tupi.file), (protocol.HIGH_FPS_WINDOW, tmp_path / protocol.HIGH_FPS_WINDOW.file)]
+    assert protocol.parse_windows(None, tmp_path) == found  # a held-out subset: the defaults it has, in order
+    assert protocol.parse_windows("tupi@30, balle", tmp_path) == [(replace(tupi, start=30), found[0][1]), found[1]]
+    assert protocol.HIGH_FPS_WINDOW.ks == (8,)
 
 
 def test_window_and_names_are_checked(clips: Path) -> None:
     with pytest.raises(ValueError, match="do not fit the clip's 44 frames; give an earlier start"):
         _run(clips, "ramp", 4, [2], flowfps=False)
     with pytest.raises(ValueError, match="is no default window"):
-        ev.parse_windows("nosuchclip", clips)
+        protocol.parse_windows("nosuchclip", clips)
     with pytest.raises(ValueError, match="no such folder"):
-        ev.parse_windows(None, clips / "missing")
-    assert ev.parse_windows("ramp@3,TEX.y4m@0", clips) == [
-        (ev.Window("ramp", "ramp", 3), clips / "ramp.y4m"),
-        (ev.Window("TEX", "TEX.y4m", 0), clips / "tex.y4m"),
+        protocol.parse_windows(None, clips / "missing")
+    assert protocol.parse_windows("ramp@3,TEX.y4m@0", clips) == [
+        (protocol.Window("ramp", "ramp", 3), clips / "ramp.y4m"),
+        (protocol.Window("TEX", "TEX.y4m", 0), clips / "tex.y4m"),
     ]
 
 
@@ -146,7 +147,7 @@ def test_minterpolate_is_aligned_and_beats_blend_on_motion(clips: Path, k: int) 
 def test_superslomo_method_runs_with_a_tiny_model(clips: Path) -> None:
     (result,) = _run(clips, "tex", 0, [4], models={"tiny": make_model()}, flowfps=False)
     scores = result.scores["tiny"]
-    assert len(scores) == 30 and all(10 < s.psnr < ev.PSNR_CAP_DB and 0 < s.ssim < 1 for s in scores)
+    assert len(scores) == 30 and all(10 < s.psnr < metrics.PSNR_CAP_DB and 0 < s.ssim < 1 for s in scores)
     assert scores != result.scores["repeat"]  # interpolated, not copies at scene cuts
 
 
@@ -158,7 +159,7 @@ def test_main_writes_tables_json_and_plots(clips: Path, tmp_path: Path, capsys: 
     argv += ["--only", f"ramp@{RAMP_START},tex.y4m@0", "--k", "2", "4"]
     if not HAS_MVTOOLS:
         argv.append("--no-flowfps")
-    assert ev.main(argv) == 0
+    assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["crop.png", "psnr_vs_t.png", "results.json", "results.md"]
     assert all((out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in ("crop.png", "psnr_vs_t.png"))
@@ -178,7 +179,7 @@ def test_main_writes_tables_json_and_plots(clips: Path, tmp_path: Path, capsys: 
 
 
 def test_main_reports_usage_errors_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ev.main(["--clips", str(tmp_path), "--no-superslomo"]) == 1
+    assert cli.main(["--clips", str(tmp_path), "--no-superslomo"]) == 1
     assert "holds none of the default clips; name windows with --only FILE@START" in capsys.readouterr().err
 
 
@@ -207,7 +208,7 @@ def test_held_protocol_on_ks_at_factor_1_matches_the_distinct_frames_at_factor_k
     assert [s.frame for s in held] == [s.frame for s in distinct]
     assert abs(result.mean("tiny+held", "psnr") - result.mean("tiny", "psnr")) < 0.1
     assert result.mean("tiny+held", "psnr") > result.mean("repeat", "psnr") + 1  # not the held copies
-    copies = ev.held_version(ev.Kept(clip_from_arrays(random_frames(2, 8, 8)), k))
+    copies = protocol.held_version(protocol.Kept(clip_from_arrays(random_frames(2, 8, 8)), k))
     assert copies.num_frames == 2 * k and not np.array_equal(*(read_frame(copies.get_frame(i)) for i in (0, 1)))
 
 
@@ -218,15 +219,15 @@ def test_held_picture_shows_a_clip_before_and_after_dedup(tmp_path: Path) -> Non
         format=vs.YUV444P8,
         matrix_s="709",
     )
-    ev.plot_held(clip, 0, make_model(), tmp_path / "held.png")
+    report.plot_held(clip, 0, make_model(), tmp_path / "held.png")
     assert (tmp_path / "held.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cadence_protocol_matches_the_drawings_placed_at_their_times(clips: Path) -> None:
-    assert ev.cadence_positions(12, [2, 2, 3]) == [0, 2, 4, 7, 9, 11]
+    assert protocol.cadence_positions(12, [2, 2, 3]) == [0, 2, 4, 7, 9, 11]
     source = core.bs.VideoSource(str(clips / "tex.y4m"), cachemode=0)
-    got = ev.evaluate_cadence(source, ev.Window("tex", "tex.y4m", 0), [2, 2, 3], make_model())
+    got = protocol.evaluate_cadence(source, protocol.Window("tex", "tex.y4m", 0), [2, 2, 3], make_model())
     assert abs(got["held"] - got["distinct"]) < 0.1
     assert got["held"] > got["repeat"] + 1
     with pytest.raises(ValueError, match="a cadence is holds of 1 frame or more"):
-        ev.cadence_positions(5, [2, 0])
+        protocol.cadence_positions(5, [2, 0])

@@ -12,17 +12,13 @@ import vapoursynth as vs
 from conftest import TINY_WIDTH, make_model, random_frames
 from test_data import cut_clip_frames, write_photos, write_y4m
 
-from vs_superslomo import data
-from vs_superslomo.train import (
-    TrainConfig,
-    VGG16Features,
-    compute_loss,
-    forward_parts,
-    load_checkpoint,
-    load_vgg16,
-    main,
-    train,
-)
+from vs_superslomo.flow import dis_flow_labels
+from vs_superslomo.training.cli import main
+from vs_superslomo.training.config import TrainConfig
+from vs_superslomo.training.loop import train
+from vs_superslomo.training.losses import VGG16Features, compute_loss, forward_parts, load_vgg16
+from vs_superslomo.training.state import load_checkpoint
+from vs_superslomo.training.synthetic import SyntheticDataset, load_photos
 from vs_superslomo.weights import load_model, save_model
 
 
@@ -74,11 +70,11 @@ def tiny_config(tmp_path: Path, folders: tuple[Path, Path | None], **overrides: 
 
 @pytest.fixture(scope="module")
 def photos(folders: tuple[Path, Path | None]) -> list[np.ndarray]:
-    return data.load_photos(folders[0], max_side=128)
+    return load_photos(folders[0], max_side=128)
 
 
 def synthetic_batch(photos: list[np.ndarray], size: int = 64, count: int = 2) -> dict[str, torch.Tensor]:
-    ds = data.SyntheticDataset(photos, size, max_motion=6)
+    ds = SyntheticDataset(photos, size, max_motion=6)
     items = [ds[i] for i in range(count)]
     return {k: torch.stack([item[k] for item in items]) for k in items[0]}
 
@@ -231,9 +227,9 @@ def test_dis_runs_train_the_interpolation_net_alone_on_dis_flows(
 
 
 def test_dis_validation_and_samples_carry_dis_flows_of_the_whole_frame(photos: list[np.ndarray]) -> None:
-    ds = data.SyntheticDataset(photos, 64, max_motion=6, dis_flows=True)
+    ds = SyntheticDataset(photos, 64, max_motion=6, dis_flows=True)
     sample = ds.sample(0)
-    f01, f10, _ = data.dis_flow(sample.i0, sample.i1)
+    f01, f10, _ = dis_flow_labels(sample.i0, sample.i1)
     assert np.array_equal(sample.flow01, f01) and np.array_equal(sample.flow10, f10)
-    exact = data.SyntheticDataset(photos, 64, max_motion=6).sample(0)
+    exact = SyntheticDataset(photos, 64, max_motion=6).sample(0)
     assert not np.array_equal(exact.flow01, f01)

@@ -45,7 +45,11 @@ _WEIGHTS_EPILOG = """examples:
 
 _SUBCOMMANDS = ("convert", "info")
 # Sub-commands with their own argument parsers, in their own modules (imported only when used).
-_DELEGATED = {"bench": "vs_superslomo.bench", "eval": "vs_superslomo.evaluate", "train": "vs_superslomo.train"}
+_DELEGATED = {
+    "bench": "vs_superslomo.bench",
+    "eval": "vs_superslomo.evaluation.cli",
+    "train": "vs_superslomo.training.cli",
+}
 
 
 class _Parser(argparse.ArgumentParser):

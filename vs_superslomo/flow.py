@@ -15,7 +15,15 @@ import numpy as np
 
 from .luma import luma
 
-__all__ = ["FLOW_SOURCES", "FlowSource", "compensated_difference", "consistency_mask", "dis_flows", "gray8"]
+__all__ = [
+    "FLOW_SOURCES",
+    "FlowSource",
+    "compensated_difference",
+    "consistency_mask",
+    "dis_flow_labels",
+    "dis_flows",
+    "gray8",
+]
 
 FlowSource = Literal["net", "dis"]
 FLOW_SOURCES: tuple[str, ...] = get_args(FlowSource)
@@ -92,3 +100,11 @@ def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
         return f[0] ** 2 + f[1] ** 2  # faster than a numpy reduction over an axis of 2
 
     return norm2(forward + back) < 0.01 * (norm2(forward) + norm2(back)) + 0.5
+
+
+def dis_flow_labels(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DIS flows as labels: ``(F01, F10, mask)`` (:func:`dis_flows`) with a mask (2, H, W) float32 keeping the
+    pixels whose forward and backward flows agree (:func:`consistency_mask`: a pseudo-label's trusted part)."""
+    f01, f10 = dis_flows(frame0, frame1)
+    masks = [consistency_mask(f01, f10), consistency_mask(f10, f01)]
+    return f01, f10, np.stack(masks).astype(np.float32)
