@@ -17,6 +17,7 @@ import vapoursynth as vs
 from conftest import clip_from_arrays, random_frames
 from torch.utils.data import Dataset
 
+from vs_superslomo.errors import JobError
 from vs_superslomo.flow import dis_flow_labels
 from vs_superslomo.luma import luma
 from vs_superslomo.training import samples, stream, synthetic, windows
@@ -245,19 +246,19 @@ def test_split_clips_by_name(tmp_path: Path) -> None:
     train, held = windows.split_clips(tmp_path, ["b", "c.y4m"])
     assert [p.name for p in train] == ["a.mp4"] and [p.name for p in held] == ["b.avi", "c.y4m"]
     assert windows.split_clips([tmp_path / "a.mp4"], []) == ([tmp_path / "a.mp4"], [])
-    with pytest.raises(ValueError, match=r"'zzz'.*not found"):
+    with pytest.raises(JobError, match=r"'zzz'.*not found"):
         windows.split_clips(tmp_path, ["zzz"])
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(JobError, match="does not exist"):
         windows.split_clips(tmp_path / "missing", [])
 
 
 def test_photo_errors_name_the_problem(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(JobError, match="does not exist"):
         synthetic.load_photos(tmp_path / "missing")
-    with pytest.raises(ValueError, match="no photos found"):
+    with pytest.raises(JobError, match="no photos found"):
         synthetic.load_photos(tmp_path)
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match=r"broken\.jpg: cannot be read"):
+    with pytest.raises(JobError, match=r"broken\.jpg: cannot be read"):
         synthetic.load_photos(tmp_path)
 
 
@@ -280,7 +281,7 @@ def test_mixing_follows_the_fraction_and_is_seeded() -> None:
         float(stream.MixedDataset(_Constant(1.0), _Constant(0.0), 0.25, seed=5)[i]["source"]) for i in range(400)
     ]
     assert all(float(stream.MixedDataset(_Constant(1.0), None, 1.0)[i]["source"]) == 1 for i in range(10))
-    with pytest.raises(ValueError, match="needs both sources"):
+    with pytest.raises(JobError, match="needs both sources"):
         stream.MixedDataset(_Constant(1.0), None, 0.5)
 
 
@@ -292,5 +293,5 @@ def test_validation_set_is_fixed() -> None:
     assert len(first) == 5 and all(torch.equal(a[k], b[k]) for a, b in zip(first, second, strict=True) for k in a)
     assert all(s["it"].shape == (3, 32, 32) and float(s["t"]) == 0.5 for s in first)
     assert len({float(s["i0"].sum()) for s in first}) == 5  # five different windows
-    with pytest.raises(ValueError, match="no usable validation windows"):
+    with pytest.raises(JobError, match="no usable validation windows"):
         windows.validation_set([windows.Clip("still", np.repeat(frames[:1], 5, 0), fps=25.0)], size=32)

@@ -15,6 +15,7 @@ import vapoursynth as vs
 from conftest import clip_from_arrays, make_model, random_frames, read_frame
 
 from vs_superslomo import SuperSloMo, metrics
+from vs_superslomo.errors import JobError
 from vs_superslomo.evaluation import cli, protocol, report
 from vs_superslomo.evaluation.methods import build_methods
 from vs_superslomo.weights import save_model
@@ -110,11 +111,11 @@ def test_default_windows_are_found_in_any_folder_that_holds_their_files(tmp_path
 
 
 def test_window_and_names_are_checked(clips: Path) -> None:
-    with pytest.raises(ValueError, match="do not fit the clip's 44 frames; give an earlier start"):
+    with pytest.raises(JobError, match="do not fit the clip's 44 frames; give an earlier start"):
         _run(clips, "ramp", 4, [2], flowfps=False)
-    with pytest.raises(ValueError, match="is no default window"):
+    with pytest.raises(JobError, match="is no default window"):
         protocol.parse_windows("nosuchclip", clips)
-    with pytest.raises(ValueError, match="no such folder"):
+    with pytest.raises(JobError, match="no such folder"):
         protocol.parse_windows(None, clips / "missing")
     assert protocol.parse_windows("ramp@3,TEX.y4m@0", clips) == [
         (protocol.Window("ramp", "ramp", 3), clips / "ramp.y4m"),
@@ -229,5 +230,5 @@ def test_cadence_protocol_matches_the_drawings_placed_at_their_times(clips: Path
     got = protocol.evaluate_cadence(source, protocol.Window("tex", "tex.y4m", 0), [2, 2, 3], make_model())
     assert abs(got["held"] - got["distinct"]) < 0.1
     assert got["held"] > got["repeat"] + 1
-    with pytest.raises(ValueError, match="a cadence is holds of 1 frame or more"):
+    with pytest.raises(JobError, match="a cadence is holds of 1 frame or more"):
         protocol.cadence_positions(5, [2, 0])

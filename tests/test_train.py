@@ -12,6 +12,7 @@ import vapoursynth as vs
 from conftest import TINY_WIDTH, make_model, random_frames
 from test_data import cut_clip_frames, write_photos, write_y4m
 
+from vs_superslomo.errors import JobError
 from vs_superslomo.flow import dis_flow_labels
 from vs_superslomo.training.cli import main
 from vs_superslomo.training.config import TrainConfig
@@ -129,7 +130,7 @@ def test_vgg_features_load_from_torchvision_keys_and_add_the_perceptual_term(
     assert parts["perceptual"] > 0
     del state["features.19.bias"]
     torch.save(state, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match=r"features\.19\.bias is missing"):
+    with pytest.raises(JobError, match=r"features\.19\.bias is missing"):
         load_vgg16(tmp_path / "bad.pth")
 
 
@@ -142,7 +143,7 @@ def test_tiny_run_stops_resumes_exactly_and_exports(tmp_path: Path, folders: tup
     assert first.val_psnr is not None and first.val_psnr > 5
     assert all(torch.isfinite(torch.tensor(h["total"])) for h in first.history)
     assert load_checkpoint(config.checkpoint or "")["step"] == 2 and not Path(config.out or "").exists()
-    with pytest.raises(ValueError, match="pass --resume"):
+    with pytest.raises(JobError, match="pass --resume"):
         train(config)
     resumed = train(config, resume=True)
     assert (resumed.start_step, resumed.step, len(resumed.history)) == (2, 3, 1)
@@ -199,9 +200,9 @@ def test_fine_tuning_starts_from_the_given_weights_and_chains_provenance(
     assert torch.allclose(resumed_model.mean, torch.full((1, 3, 1, 1), 0.5))
     assert info.provenance.startswith("fine-tuned from trained.safetensors [trained by vs_superslomo.train")
     wrong = tiny_config(tmp_path / "wrong", folders, init=base.out, width=TINY_WIDTH * 2)
-    with pytest.raises(ValueError, match=r"--init .* is width"):
+    with pytest.raises(JobError, match=r"--init .* is width"):
         train(wrong)
-    with pytest.raises(ValueError, match=r"--init: .*no such weights file"):
+    with pytest.raises(JobError, match=r"--init: .*no such weights file"):
         train(tiny_config(tmp_path / "missing", folders, init=str(tmp_path / "none.safetensors")))
 
 
@@ -220,9 +221,9 @@ def test_dis_runs_train_the_interpolation_net_alone_on_dis_flows(
     donor_flow = load_model(donor)[0].flow.state_dict()
     assert all(torch.equal(v, donor_flow[k]) for k, v in model.flow.state_dict().items())
     assert model.interp.conv3.weight.abs().sum() > 0
-    with pytest.raises(ValueError, match="flow_net is for --flow dis runs"):
+    with pytest.raises(JobError, match="flow_net is for --flow dis runs"):
         train(tiny_config(tmp_path / "net", folders, flow_net=str(donor)))
-    with pytest.raises(ValueError, match=r"flow dis; this run asks for .* flow net"):
+    with pytest.raises(JobError, match=r"flow dis; this run asks for .* flow net"):
         train(tiny_config(tmp_path, folders, flow="net", checkpoint=config.checkpoint), resume=True)
 
 

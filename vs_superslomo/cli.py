@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from .errors import JobError, SuperSloMoError
+
 __all__ = ["main"]
 
 _MAIN_EPILOG = """examples:
@@ -62,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
 def _main_parser() -> argparse.ArgumentParser:
     from .flow import FLOW_SOURCES
     from .holds import HoldRules
-    from .transcode import CODECS, JobError, parse_factor, parse_fps, parse_time
+    from .transcode import CODECS, parse_factor, parse_fps, parse_time
 
     def typed(parse: Callable[[str], object]) -> Callable[[str], object]:
         """argparse reports ArgumentTypeError's own text; our parsers' messages say what to type."""
@@ -164,7 +166,7 @@ def _device_index(text: str | None) -> int | None:
     if text.startswith("cuda:"):
         text = text[5:]
     if not text.isdigit():
-        raise ValueError(f"bad --device {text!r}: give cpu, cuda, cuda:N or N")
+        raise JobError(f"bad --device {text!r}: give cpu, cuda, cuda:N or N")
     return int(text)
 
 
@@ -173,7 +175,7 @@ def _run_weights(args: argparse.Namespace) -> None:
 
     if args.command == "convert":
         if Path(args.output).exists() and not args.overwrite:
-            raise ValueError(f"{args.output} exists; pass --overwrite to replace it")
+            raise JobError(f"{args.output} exists; pass --overwrite to replace it")
         info = convert(args.input, args.output, half=args.half)
         print(f"wrote {args.output} (width {info.width:g}, warp {info.warp})")
     else:
@@ -189,13 +191,13 @@ def _run_main(args: argparse.Namespace) -> None:
     from .transcode import Job, run_job
 
     if args.crf is not None and not 0 <= args.crf <= 51:
-        raise ValueError(f"bad --crf {args.crf}: x264/x265 take 0..51")
+        raise JobError(f"bad --crf {args.crf}: x264/x265 take 0..51")
     device_index = _device_index(args.device)
     if device_index is not None and device_index >= 0:
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {args.device}: CUDA is not available here; use --device cpu")
+            raise JobError(f"--device {args.device}: CUDA is not available here; use --device cpu")
     job = Job(
         input=args.input,
         output=args.output,
@@ -270,11 +272,10 @@ def _main(argv: list[str]) -> int:
             args, run = parser.parse_args(argv), _run_main
             if args.audio is not None and not args.slowmo:
                 parser.error(f"--audio {args.audio} needs --slowmo (without it the audio is copied unchanged)")
-        from .transcode import JobError
 
     try:
         run(args)
-    except (OSError, ValueError, JobError) as exc:
+    except (OSError, SuperSloMoError) as exc:
         print(f"vs-superslomo: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .errors import EngineError
 from .flow import FLOW_SOURCES, FlowSource, dis_flows
 from .network import SuperSloMo
 
@@ -74,10 +75,6 @@ def _ramp(size: int, span: slice, overlap: int, device: torch.device) -> Tensor:
     if span.stop < size:
         weight = torch.minimum(weight, (n - pos) / overlap)
     return weight
-
-
-class EngineError(ValueError):
-    """A device or precision request that cannot be served."""
 
 
 def select_device(device_index: int | None) -> torch.device:

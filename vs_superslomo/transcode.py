@@ -34,9 +34,10 @@ from typing import IO, Literal
 import vapoursynth as vs
 
 from .colour import ColourProps, from_rgb, source_colour, to_rgb
+from .errors import JobError
 from .files import atomic_write
 from .holds import HoldRules
-from .plugin import superslomo
+from .plugin import FilterError, superslomo
 from .timing import fits_rate
 
 __all__ = [
@@ -63,10 +64,6 @@ _ENCODERS: dict[Codec, list[str]] = {
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
 _MP4_LIKE = {".mp4", ".m4v", ".mov"}
 _LOSSLESS_CONTAINERS = {".mkv", ".avi", ".nut"}
-
-
-class JobError(Exception):
-    """A problem the user can fix; the command line prints it as one line."""
 
 
 def _fraction(text: str, what: str, examples: str) -> Fraction:
@@ -443,8 +440,10 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             dedup_max_run=job.dedup_max_run,
             timestamps=timestamps,
         )
-    except vs.Error as exc:
-        raise JobError(str(exc).removeprefix("superslomo: ")) from None
+    except FilterError as exc:
+        raise JobError(exc.reason) from None
+    except vs.Error as exc:  # VapourSynth's own, while the filter builds its graph
+        raise JobError(str(exc)) from None
     out = from_rgb(rgb, like=src, colour=colour)
     out_fps = Fraction(out.fps_num, out.fps_den)
     if out_fps <= 0:

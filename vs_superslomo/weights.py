@@ -25,6 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from .errors import WeightsError
 from .files import atomic_write
 from .flow import FLOW_SOURCES, FlowSource
 from .network import DEFAULT_MEAN, SuperSloMo
@@ -43,10 +44,6 @@ __all__ = [
 DEFAULT_WEIGHTS_NAME = "superslomo-default.safetensors"
 MAX_WIDTH = 4.0  # no trained network is wider; at width 64 a single layer would take 38 GB
 _PREFIXES = {"flow": "state_dictFC", "interp": "state_dictAT"}
-
-
-class WeightsError(ValueError):
-    """A weights file that is missing, unreadable, unsafe or does not fit the network."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import vapoursynth as vs
 
+from ..errors import JobError, SuperSloMoError, WeightsError
 from ..files import atomic_write
 from ..flow import FLOW_SOURCES
 from ..network import SuperSloMo
@@ -94,17 +95,17 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> str:
     clips = args.clips or (Path(os.environ[_CLIPS_ENV]) if os.environ.get(_CLIPS_ENV) else None)
     if clips is None:
-        raise ValueError(f"no clips folder: pass --clips DIR or set {_CLIPS_ENV}")
+        raise JobError(f"no clips folder: pass --clips DIR or set {_CLIPS_ENV}")
     windows = parse_windows(args.only, clips)
     models: dict[str, SuperSloMo] = {}
     if not args.no_superslomo:
         try:
             models["superslomo"] = load_model(args.model)[0]
-        except ValueError as exc:
-            raise ValueError(f"{exc}; or pass --no-superslomo") from None
+        except WeightsError as exc:
+            raise JobError(f"{exc}; or pass --no-superslomo") from None
     for name, path in args.extra:
         if name in models:
-            raise ValueError(f"--extra {name}=...: the name is used twice; give each model its own")
+            raise JobError(f"--extra {name}=...: the name is used twice; give each model its own")
         models[name] = load_model(path)[0]
     flows = [*args.flow, "dis"] if args.dis_flow else args.flow
     methods = build_methods(
@@ -121,7 +122,7 @@ def _run(args: argparse.Namespace) -> str:
     report = write_outputs(results, show, args.out)
     if args.cadence:
         if not models:
-            raise ValueError("--cadence needs a model; drop --no-superslomo")
+            raise JobError("--cadence needs a model; drop --no-superslomo")
         model = next(iter(models.values()))
         rows = [
             (window.name, pattern, evaluate_cadence(open_clip(path), window, pattern, model))
@@ -135,7 +136,7 @@ def _run(args: argparse.Namespace) -> str:
         file, _, start = args.held_picture.partition("@")
         path = resolve_clip(clips, file)
         if path is None or not start.isdigit() or not models:
-            raise ValueError(f"--held-picture {args.held_picture!r}: give FILE@START of a clip in {clips} and a model")
+            raise JobError(f"--held-picture {args.held_picture!r}: give FILE@START of a clip in {clips} and a model")
         plot_held(open_clip(path), int(start), next(iter(models.values())), args.out / "held.png")
     return report
 
@@ -145,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         print(_run(args))
-    except (OSError, ValueError, vs.Error) as exc:
+    except (OSError, SuperSloMoError, vs.Error) as exc:
         print(f"vs-superslomo eval: error: {exc}", file=sys.stderr)
         return 1
     return 0

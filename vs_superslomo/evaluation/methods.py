@@ -15,6 +15,7 @@ import numpy as np
 import vapoursynth as vs
 
 from ..colour import ColourProps, to_rgb
+from ..errors import JobError
 from ..frames import clip_from_arrays
 from ..network import SuperSloMo
 from ..plugin import T_PROP, superslomo
@@ -68,7 +69,7 @@ def _minterpolate(kept: Kept) -> vs.VideoNode:
     """
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise ValueError("minterpolate needs ffmpeg on PATH: apt-get install ffmpeg, or pass --no-minterpolate")
+        raise JobError("minterpolate needs ffmpeg on PATH: apt-get install ffmpeg, or pass --no-minterpolate")
     yuv = vs.core.std.AssumeFPS(_yuv444(kept), fpsnum=1, fpsden=1)
     w, h = yuv.width, yuv.height
     # minterpolate spoils the last interval of a stream (about 4 dB on vtest at k = 4): one more copy of
@@ -82,7 +83,7 @@ def _minterpolate(kept: Kept) -> vs.VideoNode:
         command += ["-f", "rawvideo", "-pix_fmt", "yuv444p", "-"]
         done = subprocess.run(command, capture_output=True, check=False)
     if done.returncode != 0:
-        raise ValueError(f"ffmpeg minterpolate failed: {done.stderr.decode(errors='replace').strip()[-300:]}")
+        raise JobError(f"ffmpeg minterpolate failed: {done.stderr.decode(errors='replace').strip()[-300:]}")
     frames = list(np.frombuffer(done.stdout, np.uint8).reshape(-1, 3, h, w))
     # Frames past the last kept one are never scored; pad to N·k so every index exists.
     frames = frames[: kept.rgb.num_frames * kept.k]
@@ -124,7 +125,7 @@ def build_methods(
     methods: dict[str, Rebuild] = {"repeat": _repeat, "blend": _blend}
     if flowfps:
         if not hasattr(vs.core, "mv"):
-            raise ValueError("the mvtools plugin is missing: pip install vapoursynth-mvtools, or pass --no-flowfps")
+            raise JobError("the mvtools plugin is missing: pip install vapoursynth-mvtools, or pass --no-flowfps")
         methods["flowfps"] = _flowfps
     if minterpolate:
         methods["minterpolate"] = _minterpolate
@@ -134,7 +135,7 @@ def build_methods(
         for flow in resolved:
             label = name if flow == model.flow_source else f"{name}+{flow}"
             if label in methods:
-                raise ValueError(f"model name {name!r} is taken by a baseline; name it something else")
+                raise JobError(f"model name {name!r} is taken by a baseline; name it something else")
             methods[label] = _model_method(model, device_index, flow)
         if held:
             methods[f"{name}+held"] = _held_method(model, device_index)

@@ -36,6 +36,7 @@ import numpy as np
 import vapoursynth as vs
 
 from ..colour import UNSPECIFIED, ColourProps, source_colour, to_rgb
+from ..errors import JobError
 from ..frames import clip_from_arrays, read_frame
 from ..metrics import psnr, ssim
 from ..network import SuperSloMo
@@ -197,9 +198,9 @@ def held_version(kept: Kept, seed: int = 0) -> vs.VideoNode:
 def open_clip(path: str | os.PathLike[str]) -> vs.VideoNode:
     """Decode with bestsource, no index written anywhere."""
     if not hasattr(vs.core, "bs"):
-        raise ValueError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
+        raise JobError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
     if not Path(path).is_file():
-        raise ValueError(f"{path}: no such clip; check --clips and --only")
+        raise JobError(f"{path}: no such clip; check --clips and --only")
     return vs.core.bs.VideoSource(str(path), cachemode=0)
 
 
@@ -232,9 +233,9 @@ def evaluate_window(
 ) -> tuple[ClipResult, Showcase]:
     """Score every method on one window at one k; also the most-moving crop of its frames nearest t = 1/2."""
     if not 2 <= k < window.length:
-        raise ValueError(f"{window.name}: k must be in 2..{window.length - 1} for a {window.length}-frame window")
+        raise JobError(f"{window.name}: k must be in 2..{window.length - 1} for a {window.length}-frame window")
     if window.start < 0 or window.start + window.length > source.num_frames:
-        raise ValueError(
+        raise JobError(
             f"{window.name}: frames {window.start}..{window.start + window.length - 1} do not fit the clip's "
             f"{source.num_frames} frames; give an earlier start (NAME@START in --only)"
         )
@@ -286,40 +287,40 @@ def parse_windows(only: str | None, clips_dir: Path) -> list[tuple[Window, Path]
     is in ``clips_dir`` (a held-out folder may hold a subset).
     """
     if not clips_dir.is_dir():
-        raise ValueError(f"{clips_dir}: no such folder; give the folder of clips with --clips DIR")
+        raise JobError(f"{clips_dir}: no such folder; give the folder of clips with --clips DIR")
     defaults = {w.name.lower(): w for w in (*DEFAULT_WINDOWS, HIGH_FPS_WINDOW)}
     if not only:
         found = [(w, p) for w in defaults.values() if (p := resolve_clip(clips_dir, w.file)) is not None]
         if not found:
-            raise ValueError(f"{clips_dir} holds none of the default clips; name windows with --only FILE@START")
+            raise JobError(f"{clips_dir} holds none of the default clips; name windows with --only FILE@START")
         return found
     picked: list[tuple[Window, Path]] = []
     for item in filter(None, (s.strip() for s in only.split(","))):
         spec, _, start = item.partition("@")
         if start and not start.isdigit():
-            raise ValueError(f"--only {item!r}: the start after @ must be a frame number")
+            raise JobError(f"--only {item!r}: the start after @ must be a frame number")
         # A default by its name, or by a part of its name or file only it has ("tupi", "balle").
         near = [w for w in defaults.values() if spec.lower() in w.name.lower() or spec.lower() in w.file.lower()]
         window = defaults.get(spec.lower()) or (near[0] if len(near) == 1 else None)
         if window is None:
             if not start:
-                raise ValueError(f"--only {item!r} is no default window ({', '.join(defaults)}); use FILE@START")
+                raise JobError(f"--only {item!r} is no default window ({', '.join(defaults)}); use FILE@START")
             window = Window(Path(spec).stem, spec, int(start))
         elif start:
             window = replace(window, start=int(start))
         path = resolve_clip(clips_dir, window.file)
         if path is None:
-            raise ValueError(f"--only {item!r}: no single file matching {window.file!r} in {clips_dir}")
+            raise JobError(f"--only {item!r}: no single file matching {window.file!r} in {clips_dir}")
         picked.append((window, path))
     if not picked:
-        raise ValueError(f"--only {only!r} names no window; give NAME, NAME@START or FILE@START, comma-separated")
+        raise JobError(f"--only {only!r} names no window; give NAME, NAME@START or FILE@START, comma-separated")
     return picked
 
 
 def cadence_positions(length: int, pattern: Sequence[int]) -> list[int]:
     """Where the drawings of a clip held ``pattern[0]``, ``pattern[1]``, ... frames (cycling) start."""
     if not pattern or min(pattern) < 1:
-        raise ValueError(f"a cadence is holds of 1 frame or more, e.g. 2,2,3; got {list(pattern)}")
+        raise JobError(f"a cadence is holds of 1 frame or more, e.g. 2,2,3; got {list(pattern)}")
     positions, position = [], 0
     for hold in itertools.cycle(pattern):
         if position >= length:

@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from ..errors import SuperSloMoError
 from ..flow import FLOW_SOURCES
 from ..warp import WARPS
 from .config import TrainConfig
@@ -97,7 +98,7 @@ def main(argv: list[str]) -> int:
     try:
         time_limit = None if args.time_limit is None else 60 * args.time_limit
         result = train(config, resume=args.resume, until=args.until, time_limit=time_limit)
-    except ValueError as exc:
+    except (OSError, SuperSloMoError) as exc:
         print(f"vs-superslomo train: error: {exc}", file=sys.stderr)
         return 2
     psnr_text = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"

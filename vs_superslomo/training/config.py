@@ -9,6 +9,7 @@ from typing import Literal
 
 from tqdm import tqdm
 
+from ..errors import JobError
 from ..flow import FLOW_SOURCES, FlowSource
 from ..warp import WARPS, Warp
 
@@ -85,31 +86,31 @@ class TrainConfig:
     def check(self) -> None:
         """Raise ValueError naming a bad setting and its fix."""
         if self.photos is None and self.clips is None:
-            raise ValueError("no training data: give a photos folder (--photos), a clips folder (--clips) or both")
+            raise JobError("no training data: give a photos folder (--photos), a clips folder (--clips) or both")
         for name in ("steps", "batch", "val_every", "val_count", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise JobError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name, size in (("crop", self.crop), ("val_crop", self.val_crop or self.crop)):
             if size < 32 or size % 32:
-                raise ValueError(f"{name} must be a multiple of 32 (the U-Nets pool five times), got {size}")
+                raise JobError(f"{name} must be a multiple of 32 (the U-Nets pool five times), got {size}")
         if self.warp not in WARPS:
-            raise ValueError(f"warp must be one of {WARPS}, got {self.warp!r}")
+            raise JobError(f"warp must be one of {WARPS}, got {self.warp!r}")
         if self.flow not in FLOW_SOURCES:
-            raise ValueError(f"flow must be one of {FLOW_SOURCES}, got {self.flow!r}")
+            raise JobError(f"flow must be one of {FLOW_SOURCES}, got {self.flow!r}")
         if self.flow_net and self.flow != "dis":
-            raise ValueError("flow_net is for --flow dis runs (the flow net is not trained there); drop it")
+            raise JobError("flow_net is for --flow dis runs (the flow net is not trained there); drop it")
         if self.schedule not in ("cosine", "step", "constant"):
-            raise ValueError(f"schedule must be cosine, step or constant, got {self.schedule!r}")
+            raise JobError(f"schedule must be cosine, step or constant, got {self.schedule!r}")
         if not 0 <= self.synthetic_fraction <= 1:
-            raise ValueError(f"synthetic_fraction must be in [0, 1], got {self.synthetic_fraction}")
+            raise JobError(f"synthetic_fraction must be in [0, 1], got {self.synthetic_fraction}")
         if not (self.lr > 0 and self.width > 0):
-            raise ValueError(f"lr and width must be > 0, got lr {self.lr}, width {self.width}")
+            raise JobError(f"lr and width must be > 0, got lr {self.lr}, width {self.width}")
         if min(self.windows, default=0) < 3:
-            raise ValueError(f"windows must be at least 3 frames each, got {self.windows}")
+            raise JobError(f"windows must be at least 3 frames each, got {self.windows}")
         if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers}")
+            raise JobError(f"workers must be >= 0, got {self.workers}")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be at least 1, got {self.threads}")
+            raise JobError(f"threads must be at least 1, got {self.threads}")
 
     def _fraction(self, value: int | None, fraction: float) -> int:
         return round(fraction * self.steps) if value is None else value

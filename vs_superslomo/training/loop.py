@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..errors import JobError
 from ..metrics import batch_psnr
 from ..network import SuperSloMo
 from ..weights import save_model
@@ -89,9 +90,9 @@ def _device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ValueError(f"device {name!r} is not a device name; use cpu, cuda or cuda:N") from exc
+        raise JobError(f"device {name!r} is not a device name; use cpu, cuda or cuda:N") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name} requested but CUDA is not available here; use --device cpu")
+        raise JobError(f"device {name} requested but CUDA is not available here; use --device cpu")
     return device
 
 
@@ -145,9 +146,9 @@ def _open(config: TrainConfig, resume: bool) -> tuple[TrainState, Path | None]:
     device = _device(config.device)
     ckpt_path = Path(config.checkpoint) if config.checkpoint else None
     if resume and (ckpt_path is None or not ckpt_path.is_file()):
-        raise ValueError(f"nothing to resume: no checkpoint at {ckpt_path}; drop --resume to start afresh")
+        raise JobError(f"nothing to resume: no checkpoint at {ckpt_path}; drop --resume to start afresh")
     if not resume and ckpt_path is not None and ckpt_path.exists():
-        raise ValueError(f"checkpoint {ckpt_path} exists: pass --resume to continue it, or remove it")
+        raise JobError(f"checkpoint {ckpt_path} exists: pass --resume to continue it, or remove it")
     state = TrainState.new(config, device, fresh=not resume)
     if resume and ckpt_path is not None:
         state.restore(ckpt_path)

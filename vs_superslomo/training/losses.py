@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import JobError
 from ..network import SuperSloMo
 from ..warp import backwarp
 from .config import TrainConfig
@@ -78,7 +79,7 @@ class VGG16Features(nn.Module):
 
 def _read_state_dict(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
-        raise ValueError(f"VGG16 weights {path}: no such file; give torchvision's vgg16 state dict (.pth)")
+        raise JobError(f"VGG16 weights {path}: no such file; give torchvision's vgg16 state dict (.pth)")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -86,9 +87,9 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"VGG16 weights {path}: cannot be read safely ({exc}); give a plain state dict") from exc
+        raise JobError(f"VGG16 weights {path}: cannot be read safely ({exc}); give a plain state dict") from exc
     if not isinstance(state, dict):
-        raise ValueError(f"VGG16 weights {path}: holds a {type(state).__name__}, not a state dict")
+        raise JobError(f"VGG16 weights {path}: holds a {type(state).__name__}, not a state dict")
     return state
 
 
@@ -101,7 +102,7 @@ def load_vgg16(path: str | os.PathLike[str]) -> VGG16Features:
         got = state.get(key)
         if got is None or tuple(got.shape) != tuple(value.shape):
             found = "missing" if got is None else f"shaped {tuple(got.shape)}"
-            raise ValueError(f"VGG16 weights {path}: {key} is {found}, expected {tuple(value.shape)}")
+            raise JobError(f"VGG16 weights {path}: {key} is {found}, expected {tuple(value.shape)}")
     net.load_state_dict({k: state[k].float() for k in wanted})
     net.requires_grad_(False)
     return net.eval()

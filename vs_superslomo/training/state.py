@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import JobError
 from ..files import atomic_write
 from ..network import SuperSloMo
 from ..weights import WeightsError, load_model
@@ -25,7 +26,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"checkpoint {path} cannot be read ({exc}); remove it to start afresh") from exc
+        raise JobError(f"checkpoint {path} cannot be read ({exc}); remove it to start afresh") from exc
 
 
 def _config_dict(config: TrainConfig) -> dict[str, Any]:
@@ -38,9 +39,9 @@ def _start_from(model: SuperSloMo, path: str) -> str:
     try:
         start, info = load_model(path)
     except WeightsError as exc:
-        raise ValueError(f"--init: {exc}") from exc
+        raise JobError(f"--init: {exc}") from exc
     if (info.width, info.warp) != (model.width, model.warp):
-        raise ValueError(
+        raise JobError(
             f"--init {path} is width {info.width:g}, warp {info.warp}; this run is width {model.width:g}, warp "
             f"{model.warp}: pass --width {info.width:g} --warp {info.warp}, or start from random weights"
         )
@@ -125,7 +126,7 @@ class TrainState:
         saved = state["config"]
         saved_flow = saved.get("flow", "net")  # checkpoints from before --flow trained both nets
         if (saved["width"], saved["warp"], saved_flow) != (config.width, config.warp, config.flow):
-            raise ValueError(
+            raise JobError(
                 f"checkpoint {path} is width {saved['width']}, warp {saved['warp']}, flow {saved_flow}; "
                 f"this run asks for width {config.width}, warp {config.warp}, flow {config.flow}: use the same, or "
                 "another checkpoint path"

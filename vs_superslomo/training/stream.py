@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..errors import JobError
 from .config import TrainConfig
 from .samples import STREAM_MIX, Augment, sample_rng
 from .synthetic import LinearRamp, SyntheticDataset, load_photos
@@ -33,9 +34,9 @@ class MixedDataset(Dataset[dict[str, Tensor]]):
         length: int = 1_000_000,
     ) -> None:
         if not 0 <= synthetic_fraction <= 1:
-            raise ValueError(f"synthetic_fraction must be in [0, 1], got {synthetic_fraction}")
+            raise JobError(f"synthetic_fraction must be in [0, 1], got {synthetic_fraction}")
         if (synthetic is None and synthetic_fraction > 0) or (real is None and synthetic_fraction < 1):
-            raise ValueError(
+            raise JobError(
                 f"synthetic_fraction {synthetic_fraction} needs both sources; give photos and clips, or use 0 / 1"
             )
         self.synthetic, self.real = synthetic, real
@@ -68,7 +69,7 @@ def build_data(config: TrainConfig) -> TrainData:
     photos = load_photos(config.photos) if config.photos else []
     train_paths, held_paths = split_clips(config.clips, config.holdout) if config.clips else ([], [])
     if config.clips and not train_paths:
-        raise ValueError(f"every clip in {config.clips} is held out: hold out fewer (--holdout) or add clips")
+        raise JobError(f"every clip in {config.clips} is held out: hold out fewer (--holdout) or add clips")
     fraction = config.synthetic_fraction if photos and train_paths else float(bool(photos))
     dis = config.flow == "dis"
     length = config.steps * config.batch
@@ -124,5 +125,5 @@ def build_data(config: TrainConfig) -> TrainData:
         validation = [val_data[i] for i in range(config.val_count)]
         source = "synthetic validation scenes (no clips held out)"
     else:
-        raise ValueError("nothing to validate on: hold out at least one clip (--holdout) or give photos")
+        raise JobError("nothing to validate on: hold out at least one clip (--holdout) or give photos")
     return TrainData(mixed, validation, "; ".join(parts), source)

@@ -14,6 +14,7 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..errors import JobError
 from .samples import DEFAULT_AUGMENT, STREAM_SYNTHETIC, Augment, Sample, augment, sample_rng
 
 __all__ = [
@@ -36,7 +37,7 @@ def load_photos(source: str | Path | Sequence[str | Path], max_side: int = 768) 
     if isinstance(source, str | Path):
         root = Path(source)
         if not root.is_dir():
-            raise ValueError(f"photos folder {root} does not exist: give a folder of JPEG/PNG photos")
+            raise JobError(f"photos folder {root} does not exist: give a folder of JPEG/PNG photos")
         paths = sorted(p for p in root.iterdir() if p.suffix.lower() in PHOTO_EXTENSIONS)
     else:
         paths = [Path(p) for p in source]
@@ -44,14 +45,14 @@ def load_photos(source: str | Path | Sequence[str | Path], max_side: int = 768) 
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise ValueError(f"{path}: cannot be read as an image; remove it or convert it to JPEG/PNG")
+            raise JobError(f"{path}: cannot be read as an image; remove it or convert it to JPEG/PNG")
         scale = max_side / max(image.shape[:2])
         if scale < 1:
             size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         photos.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255)
     if not photos:
-        raise ValueError(f"no photos found in {source}: give a folder holding {', '.join(PHOTO_EXTENSIONS)} files")
+        raise JobError(f"no photos found in {source}: give a folder holding {', '.join(PHOTO_EXTENSIONS)} files")
     return photos
 
 
@@ -237,7 +238,7 @@ def random_scene(
     Each layer's largest displacement between s = 0 and 1 is uniform in [0, ``max_motion``] pixels.
     """
     if not photos:
-        raise ValueError("random_scene needs at least one photo")
+        raise JobError("random_scene needs at least one photo")
     gy, gx = np.mgrid[0:size:4j, 0:size:4j]
     canvas = np.stack([gx.ravel() * (size - 1) / size, gy.ravel() * (size - 1) / size])
     centre = ((size - 1) / 2, (size - 1) / 2)
@@ -316,7 +317,7 @@ class SyntheticDataset(Dataset[dict[str, Tensor]]):
         dis_flows: bool = False,
     ) -> None:
         if not photos:
-            raise ValueError("SyntheticDataset needs at least one photo: give a folder of photos")
+            raise JobError("SyntheticDataset needs at least one photo: give a folder of photos")
         self.photos, self.size, self.layers = list(photos), size, layers
         self.max_motion, self.noise, self.seed, self.length = max_motion, noise, seed, length
         self.augmentation, self.dis_flows = augmentation, dis_flows

@@ -18,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..colour import to_rgb
+from ..errors import JobError
 from ..luma import luma
 from ..scenechange import DEFAULT_SC_THRESHOLD as DEFAULT_CUT_THRESHOLD
 from .samples import DEFAULT_AUGMENT, STREAM_REAL, Augment, Sample, augment, best_crop, fit, sample_rng
@@ -50,7 +51,7 @@ class Clip:
 def list_videos(folder: str | Path) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
-        raise ValueError(f"clips folder {root} does not exist: give a folder of video files")
+        raise JobError(f"clips folder {root} does not exist: give a folder of video files")
     return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
 
 
@@ -66,7 +67,7 @@ def split_clips(source: str | Path | Sequence[str | Path], holdout: Sequence[str
     unmatched = wanted - {p.name for p in held} - {p.stem for p in held}
     if unmatched:
         names = ", ".join(p.stem for p in paths) or "none"
-        raise ValueError(
+        raise JobError(
             f"held-out clip(s) {sorted(unmatched)} not found; the clips are: {names}; hold out some of them (--holdout)"
         )
     return [p for p in paths if p not in held], held
@@ -80,12 +81,12 @@ def load_clip(path: str | Path, max_width: int = 320, max_frames: int = 300) -> 
     """Decode up to ``max_frames`` frames with bestsource, as RGB downscaled to at most ``max_width`` wide."""
     core = vs.core
     if not hasattr(core, "bs"):
-        raise ValueError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
+        raise JobError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
     path = Path(path)
     try:
         clip = to_rgb(core.bs.VideoSource(str(path), cachemode=0))
     except vs.Error as exc:
-        raise ValueError(f"{path}: cannot be decoded ({exc}); give a video file FFmpeg can read") from exc
+        raise JobError(f"{path}: cannot be decoded ({exc}); give a video file FFmpeg can read") from exc
     width = _even(min(max_width, clip.width))
     height = _even(clip.height * width / clip.width)
     if (width, height) != (clip.width, clip.height):
@@ -129,7 +130,7 @@ def valid_windows(
     duplicated frames would give the target a wrong time t. ``y`` is the clip's luma, when the caller has it.
     """
     if window < 3:
-        raise ValueError(f"window must be at least 3 frames (I0, a target, I1), got {window}")
+        raise JobError(f"window must be at least 3 frames (I0, a target, I1), got {window}")
     n = len(clip.frames)
     if n < window:
         return []
@@ -199,7 +200,7 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
                 self.windows.append(found)
         if not self.windows:
             names = ", ".join(c.name for c in self.clips) or "none given"
-            raise ValueError(
+            raise JobError(
                 f"no usable windows in the clips ({names}): they are too short, static or cut; give more clips, "
                 "shorter windows or a lower min_motion"
             )
@@ -251,7 +252,7 @@ def validation_set(
         if starts:
             per_clip.append((clip, span, starts))
     if not per_clip:
-        raise ValueError("no usable validation windows in the held-out clips: hold out longer clips with motion")
+        raise JobError("no usable validation windows in the held-out clips: hold out longer clips with motion")
     out: list[dict[str, Tensor]] = []
     for n in range(count):
         clip, span, starts = per_clip[n % len(per_clip)]
