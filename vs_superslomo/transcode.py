@@ -38,6 +38,7 @@ from .errors import JobError
 from .files import atomic_write
 from .holds import HoldRules
 from .plugin import FilterError, superslomo
+from .source import open_video
 from .timing import fits_rate
 
 __all__ = [
@@ -188,30 +189,17 @@ def _index_dir() -> Path:
 def _open(job: Job) -> tuple[vs.VideoNode, list[Fraction] | None]:
     """The input's video, and each frame's start time in seconds from bestsource's index (None when a frame
     has none, e.g. a raw stream: then the stated rate is all there is)."""
-    if not job.input.is_file():
-        raise JobError(f"input {job.input} does not exist or is not a file")
-    if not hasattr(vs.core, "bs"):
-        raise JobError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
-
-    def source(**timecodes: str) -> vs.VideoNode:
-        return vs.core.bs.VideoSource(
-            str(job.input), cachemode=1, cachepath=str(_index_dir()), showprogress=0, **timecodes
-        )
-
     with tempfile.TemporaryDirectory(prefix="vs-superslomo-") as folder:
         timecodes = Path(folder) / "timecodes.txt"
         try:
-            clip = source(timecodes=str(timecodes))
-        except vs.Error:
+            clip = open_video(job.input, index_dir=_index_dir(), timecodes=str(timecodes))
+        except JobError:
             pass  # bestsource refuses timecodes when a frame's timestamp is unknown; opened below without
         else:
             # Timecode format v2: a "#" header line, then one start time per frame in milliseconds.
             lines = [line for line in timecodes.read_text().split("\n") if line.strip() and line[0] != "#"]
             return clip, [Fraction(line) / 1000 for line in lines] if len(lines) == clip.num_frames else None
-    try:
-        return source(), None
-    except vs.Error as exc:
-        raise JobError(f"cannot read {job.input} as video: {exc}") from None
+    return open_video(job.input, index_dir=_index_dir()), None
 
 
 # A constant-rate file's timestamps may be rounded by its container (to whole milliseconds in Matroska).

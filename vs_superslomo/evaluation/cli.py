@@ -13,13 +13,15 @@ from pathlib import Path
 
 import vapoursynth as vs
 
-from ..errors import JobError, SuperSloMoError, WeightsError
+from ..commandline import Parser, add_device, device_index, run
+from ..errors import JobError, WeightsError
 from ..files import atomic_write
 from ..flow import FLOW_SOURCES
 from ..network import SuperSloMo
+from ..source import open_video
 from ..weights import load_model
 from .methods import MINTERPOLATE, build_methods
-from .protocol import evaluate_cadence, evaluate_windows, open_clip, parse_windows, resolve_clip
+from .protocol import evaluate_cadence, evaluate_windows, parse_windows, resolve_clip
 from .report import cadence_table, plot_held, write_outputs
 
 __all__ = ["main"]
@@ -27,6 +29,7 @@ __all__ = ["main"]
 _DESCRIPTION = (
     "Frame-drop evaluation: drop frames from real clips, rebuild them with each method, score against the truth."
 )
+_PROG = "vs-superslomo eval"
 _CLIPS_ENV = "VS_SUPERSLOMO_CLIPS"
 
 
@@ -38,7 +41,7 @@ def _named_model(text: str) -> tuple[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vs-superslomo eval", description=_DESCRIPTION)
+    p = Parser(prog=_PROG, description=_DESCRIPTION)
     p.add_argument("--model", metavar="PATH", help="weights for the superslomo method (default: the default weights)")
     p.add_argument("--no-superslomo", action="store_true", help="skip the superslomo method (baselines only)")
     p.add_argument(
@@ -85,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--k", type=int, nargs="+", default=[2, 4], help="keep every k-th frame (default 2 4; the 187 fps clip: 8)"
     )
-    p.add_argument("--device", type=int, metavar="INDEX", help="CUDA device index for the models; -1 forces the CPU")
+    add_device(p)
     p.add_argument(
         "--out", type=Path, default=Path("eval-out"), metavar="DIR", help="folder for the results (default eval-out)"
     )
@@ -93,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> str:
+    device = device_index(args.device)
     clips = args.clips or (Path(os.environ[_CLIPS_ENV]) if os.environ.get(_CLIPS_ENV) else None)
     if clips is None:
         raise JobError(f"no clips folder: pass --clips DIR or set {_CLIPS_ENV}")
@@ -112,7 +116,7 @@ def _run(args: argparse.Namespace) -> str:
         models,
         flowfps=not args.no_flowfps,
         minterpolate=args.minterpolate,
-        device_index=args.device,
+        device_index=device,
         flows=flows,
         held=args.held,
     )
@@ -125,7 +129,7 @@ def _run(args: argparse.Namespace) -> str:
             raise JobError("--cadence needs a model; drop --no-superslomo")
         model = next(iter(models.values()))
         rows = [
-            (window.name, pattern, evaluate_cadence(open_clip(path), window, pattern, model))
+            (window.name, pattern, evaluate_cadence(open_video(path), window, pattern, model))
             for window, path in windows
             for pattern in args.cadence
         ]
@@ -137,16 +141,12 @@ def _run(args: argparse.Namespace) -> str:
         path = resolve_clip(clips, file)
         if path is None or not start.isdigit() or not models:
             raise JobError(f"--held-picture {args.held_picture!r}: give FILE@START of a clip in {clips} and a model")
-        plot_held(open_clip(path), int(start), next(iter(models.values())), args.out / "held.png")
+        plot_held(open_video(path), int(start), next(iter(models.values())), args.out / "held.png")
     return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``vs-superslomo eval``: run the protocol, write the results into --out and print the tables."""
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        print(_run(args))
-    except (OSError, SuperSloMoError, vs.Error) as exc:
-        print(f"vs-superslomo eval: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    # vs.Error: a filter that fails while rendering (mvtools, the model) is a failed run too.
+    return run(_PROG, lambda: print(_run(args)), also=(vs.Error,))

@@ -25,7 +25,6 @@ most motion, ground truth beside every method but repeat).
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +40,7 @@ from ..frames import clip_from_arrays, read_frame
 from ..metrics import psnr, ssim
 from ..network import SuperSloMo
 from ..plugin import T_PROP, superslomo
+from ..source import open_video
 
 __all__ = [
     "BT709",
@@ -63,7 +63,6 @@ __all__ = [
     "evaluate_windows",
     "held_copies",
     "held_version",
-    "open_clip",
     "parse_windows",
     "read_rgb",
     "resolve_clip",
@@ -193,15 +192,6 @@ def held_copies(pictures: Sequence[np.ndarray], holds: Sequence[int], seed: int 
 def held_version(kept: Kept, seed: int = 0) -> vs.VideoNode:
     """The window as a clip "on k's": every kept frame followed by k − 1 noisy copies (:func:`held_copies`)."""
     return held_copies([read_frame(f) for f in kept.rgb.frames()], [kept.k] * kept.rgb.num_frames, seed)
-
-
-def open_clip(path: str | os.PathLike[str]) -> vs.VideoNode:
-    """Decode with bestsource, no index written anywhere."""
-    if not hasattr(vs.core, "bs"):
-        raise JobError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
-    if not Path(path).is_file():
-        raise JobError(f"{path}: no such clip; check --clips and --only")
-    return vs.core.bs.VideoSource(str(path), cachemode=0)
 
 
 def _dropped(length: int, k: int) -> list[int]:
@@ -371,7 +361,7 @@ def evaluate_windows(
     results: list[ClipResult] = []
     best: Showcase | None = None
     for window, path in windows:
-        source = open_clip(path)
+        source = open_video(path)
         for k in window.ks or ks:
             began = time.monotonic()
             result, show = evaluate_window(source, window, k, methods, path=str(path))

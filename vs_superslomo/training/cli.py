@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import fields
 from pathlib import Path
 
-from ..errors import SuperSloMoError
+import vapoursynth as vs
+
+from ..commandline import Parser, add_device, device_index, run
 from ..flow import FLOW_SOURCES
 from ..warp import WARPS
 from .config import TrainConfig
@@ -15,6 +16,7 @@ from .loop import train
 
 __all__ = ["main"]
 
+_PROG = "vs-superslomo train"
 _EPILOG = """examples:
   vs-superslomo train --photos ../shared/photos --clips ../shared/clips --out trained.safetensors
   vs-superslomo train ... --steps 20000 --device cuda --workers 8 --batch 16 --crop 256 --max-motion 64
@@ -25,8 +27,8 @@ _EPILOG = """examples:
 
 def _parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(
-        prog="vs-superslomo train",
+    p = Parser(
+        prog=_PROG,
         description="Train a Super SloMo network on synthetic motion from photos and on real video clips.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -67,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, default=d.val_every)
     p.add_argument("--val-count", type=int, default=d.val_count)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--device", default=d.device, help="cpu, cuda or cuda:N")
+    add_device(p, default=d.device)
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is much faster on a busy CPU)")
@@ -79,8 +81,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """``vs-superslomo train ...``: returns 0 on success, 2 for a usage or data problem."""
+    """``vs-superslomo train ...``: the exit status (:func:`~vs_superslomo.commandline.run`)."""
     args = _parser().parse_args(argv)
+    return run(_PROG, lambda: _run(args), also=(vs.Error,))
+
+
+def _run(args: argparse.Namespace) -> None:
     names = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     fade = args.flow_fade or (None, None)
@@ -94,14 +100,11 @@ def main(argv: list[str]) -> int:
         amp=not args.no_amp,
         progress=not args.quiet,
     )
+    index = device_index(args.device)
+    values["device"] = "cpu" if index is None or index < 0 else f"cuda:{index}"
     config = TrainConfig(**values)
-    try:
-        time_limit = None if args.time_limit is None else 60 * args.time_limit
-        result = train(config, resume=args.resume, until=args.until, time_limit=time_limit)
-    except (OSError, SuperSloMoError) as exc:
-        print(f"vs-superslomo train: error: {exc}", file=sys.stderr)
-        return 2
+    time_limit = None if args.time_limit is None else 60 * args.time_limit
+    result = train(config, resume=args.resume, until=args.until, time_limit=time_limit)
     psnr_text = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
     done = f"wrote {result.out}" if result.out else f"checkpoint {config.checkpoint}; --resume to continue"
     print(f"step {result.step} of {config.steps} ({result.elapsed / 60:.1f} min); validation PSNR {psnr_text}; {done}")
-    return 0

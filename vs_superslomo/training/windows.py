@@ -21,6 +21,7 @@ from ..colour import to_rgb
 from ..errors import JobError
 from ..luma import luma
 from ..scenechange import DEFAULT_SC_THRESHOLD as DEFAULT_CUT_THRESHOLD
+from ..source import open_video
 from .samples import DEFAULT_AUGMENT, STREAM_REAL, Augment, Sample, augment, best_crop, fit, sample_rng
 
 __all__ = [
@@ -79,18 +80,12 @@ def _even(x: float) -> int:
 
 def load_clip(path: str | Path, max_width: int = 320, max_frames: int = 300) -> Clip:
     """Decode up to ``max_frames`` frames with bestsource, as RGB downscaled to at most ``max_width`` wide."""
-    core = vs.core
-    if not hasattr(core, "bs"):
-        raise JobError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
     path = Path(path)
-    try:
-        clip = to_rgb(core.bs.VideoSource(str(path), cachemode=0))
-    except vs.Error as exc:
-        raise JobError(f"{path}: cannot be decoded ({exc}); give a video file FFmpeg can read") from exc
+    clip = to_rgb(open_video(path))
     width = _even(min(max_width, clip.width))
     height = _even(clip.height * width / clip.width)
     if (width, height) != (clip.width, clip.height):
-        clip = core.resize.Bicubic(clip, width, height)
+        clip = vs.core.resize.Bicubic(clip, width, height)
     count = min(max_frames, clip.num_frames)
     frames = np.empty((count, 3, height, width), np.float32)
     # frames() requests ahead on VapourSynth's threads: decoding and resizing overlap.
