@@ -78,9 +78,10 @@ def device_index(text: str | None) -> int | None:
 def run(prog: str, job: Callable[[], object], *, also: tuple[type[Exception], ...] = ()) -> int:
     """Run ``job``: :data:`EXIT_OK`, or :data:`EXIT_FAILED` with one line ``PROG: error: ...`` on stderr for a
     SuperSloMoError, a file error or one of ``also`` (never a traceback)."""
+    failures: tuple[type[Exception], ...] = (SuperSloMoError, OSError, *also)
     try:
         job()
-    except (SuperSloMoError, OSError, *also) as exc:
+    except failures as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

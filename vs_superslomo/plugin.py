@@ -32,7 +32,7 @@ _FORMATS = (vs.RGBS, vs.RGBH)
 _MIN_CHUNK_BYTES = 64 * 2**20
 
 
-class FilterError(vs.Error):
+class FilterError(vs.Error):  # type: ignore[misc]  # vapoursynth has no py.typed: vs.Error is Any to mypy
     """The filter's ``vs.Error("superslomo: <what is wrong and the fix>")``; ``reason`` is the message alone, for
     callers that print it their own way (the command line)."""
 

@@ -267,7 +267,7 @@ class TimestampTiming(_Placement):
         return cls(tuple(times[:-1]), times[-1], fps)
 
     @property
-    def num_input(self) -> int:  # type: ignore[override]
+    def num_input(self) -> int:  # type: ignore[override]  # _Placement's field, computed here
         return len(self.starts)
 
     @property

@@ -533,7 +533,8 @@ def _stream_duration(stream: dict[str, object]) -> float | None:
         return float(str(stream["duration"]))
     except (KeyError, ValueError):
         pass
-    tag = stream.get("tags", {}).get("DURATION") if isinstance(stream.get("tags"), dict) else None  # type: ignore[union-attr]
+    tags = stream.get("tags")
+    tag = tags.get("DURATION") if isinstance(tags, dict) else None
     if isinstance(tag, str) and re.fullmatch(r"\d+:\d\d:\d\d(\.\d+)?", tag):
         hours, minutes, seconds = tag.split(":")
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
@@ -587,7 +588,7 @@ def _check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Frac
         reason = _ffmpeg_reason(probe.stderr, tmp, output) or f"ffprobe exit status {probe.returncode}"
         raise JobError(f"ffmpeg wrote a damaged {output} (nothing was kept): {reason}")
     stream = _video_stream(probe.stdout)
-    packets = int(stream.get("nb_read_packets", -1))
+    packets = int(str(stream.get("nb_read_packets", -1)))
     duration = _stream_duration(stream)
     expected = float(frames / fps)
     if packets != frames:

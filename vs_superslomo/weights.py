@@ -129,6 +129,7 @@ def _parse_info(meta: Mapping[str, str], path: Path) -> ModelInfo:
     flow = meta.get("flow", "net")
     if flow not in FLOW_SOURCES:
         raise WeightsError(f"{path}: metadata flow must be one of {FLOW_SOURCES}, got {flow!r}")
+    # warp, mean and flow are checked above; mypy cannot narrow a str to a Literal or a tuple to 3 items by them.
     return ModelInfo(width=width, warp=warp, mean=mean, provenance=meta.get("provenance", ""), flow=flow)  # type: ignore[arg-type]
 
 

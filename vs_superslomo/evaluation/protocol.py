@@ -170,7 +170,7 @@ def scoring_colour(clip: vs.VideoNode) -> ColourProps:
 
 def read_rgb(frame: vs.VideoFrame) -> np.ndarray:
     """An RGBS frame as H×W×3 float32, clipped to [0, 1] (conversion overshoots are not the method's fault)."""
-    return np.clip(read_frame(frame).transpose(1, 2, 0), 0.0, 1.0)
+    return read_frame(frame).transpose(1, 2, 0).clip(0.0, 1.0)
 
 
 HELD_NOISE = 1 / 255  # σ of the noise on each held copy: an encoder never stores a copy exactly
@@ -311,7 +311,8 @@ def cadence_positions(length: int, pattern: Sequence[int]) -> list[int]:
     """Where the drawings of a clip held ``pattern[0]``, ``pattern[1]``, ... frames (cycling) start."""
     if not pattern or min(pattern) < 1:
         raise JobError(f"a cadence is holds of 1 frame or more, e.g. 2,2,3; got {list(pattern)}")
-    positions, position = [], 0
+    positions: list[int] = []
+    position = 0
     for hold in itertools.cycle(pattern):
         if position >= length:
             return positions

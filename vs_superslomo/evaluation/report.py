@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import vapoursynth as vs
@@ -19,6 +20,9 @@ from ..metrics import PSNR_CAP_DB, psnr
 from ..network import SuperSloMo
 from ..plugin import HELD_PROP, NEXT_PROP, T_PROP, superslomo
 from .protocol import COLOUR_NOTE, CROP_SIZE, ClipResult, Showcase, box_motion, read_rgb, scoring_colour
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["cadence_table", "markdown_tables", "plot_crop", "plot_held", "plot_psnr_vs_t", "write_outputs"]
 
@@ -110,8 +114,8 @@ def _pyplot() -> ModuleType:
     return plt
 
 
-def _save_figure(figure: object, path: Path) -> None:
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))  # type: ignore[attr-defined]
+def _save_figure(figure: Figure, path: Path) -> None:
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))
     _pyplot().close(figure)
 
 

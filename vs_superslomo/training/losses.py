@@ -74,7 +74,8 @@ class VGG16Features(nn.Module):
         self.features = nn.Sequential(*layers[:-1])
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.features(x)
+        features: Tensor = self.features(x)
+        return features
 
 
 def _read_state_dict(path: Path) -> dict[str, Tensor]:

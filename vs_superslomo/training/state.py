@@ -24,9 +24,10 @@ __all__ = ["TrainState", "load_checkpoint"]
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A training checkpoint, read safely (tensors and plain data only)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise JobError(f"checkpoint {path} cannot be read ({exc}); remove it to start afresh") from exc
+    return state
 
 
 def _config_dict(config: TrainConfig) -> dict[str, Any]:
@@ -90,8 +91,10 @@ class TrainState:
         if dis and not config.init:
             # Zero output layer: the run starts as plain DIS warping with equal visibility (no flow residuals,
             # sigmoid(0) = 1/2), a sound interpolator, instead of random residuals it must first unlearn.
-            nn.init.zeros_(model.interp.conv3.weight)
-            nn.init.zeros_(model.interp.conv3.bias)
+            output = model.interp.conv3
+            nn.init.zeros_(output.weight)
+            if output.bias is not None:  # it always has one; the check is for the type checker
+                nn.init.zeros_(output.bias)
         trained = model.interp if dis else model  # with DIS flows the flow net is not used, so not trained
         optimizer = torch.optim.Adam(trained.parameters(), lr=config.lr)
         scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda")
