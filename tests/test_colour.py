@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import vapoursynth as vs
-from conftest import clip_from_arrays, random_frames, read_frame
+from helpers import random_frames
 
 from vs_superslomo.colour import from_rgb, to_rgb
+from vs_superslomo.frames import clip_from_arrays, read_frame
 
 
 @pytest.mark.parametrize("fmt", [vs.RGB24, vs.RGB30, vs.RGB48, vs.RGBH])

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 import vapoursynth as vs
-from conftest import clip_from_arrays, make_model, random_frames
+from helpers import make_model, random_frames
 
 from vs_superslomo import superslomo
 from vs_superslomo.errors import EngineError, JobError, SuperSloMoError, TimingError, WeightsError
+from vs_superslomo.frames import clip_from_arrays
 from vs_superslomo.plugin import FilterError
 
 
