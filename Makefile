@@ -18,9 +18,11 @@ $(STAMP): setup.cfg pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest
 
+# ruff, then mypy (strict; its settings and named exceptions are in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vs_superslomo tests examples
 	$(VENV)/bin/ruff format --check vs_superslomo tests
+	$(PY) -m mypy
 
 # The main job on the bundled clip: 25 → 50 fps with audio (a lossless .y4m when ffmpeg is missing).
 demo: $(STAMP)

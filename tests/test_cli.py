@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vapoursynth as vs
-from conftest import clip_from_arrays, make_model, random_frames
+from helpers import make_model, random_frames
 
 from vs_superslomo import superslomo, transcode
 from vs_superslomo.cli import main
 from vs_superslomo.colour import source_colour, to_rgb
+from vs_superslomo.frames import clip_from_arrays
 from vs_superslomo.transcode import Job, JobError, atempo_chain, parse_factor, parse_fps, parse_time, run_job
 from vs_superslomo.weights import save_model
 

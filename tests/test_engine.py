@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_model, random_frames
+from helpers import make_model, random_frames
 from torch import Tensor
 
 from vs_superslomo import engine

@@ -5,17 +5,19 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from conftest import clip_from_arrays, make_model, random_frames, read_frame
+from helpers import make_model, random_frames
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 from vs_superslomo import superslomo
 from vs_superslomo.engine import MARGIN, Interpolator
-from vs_superslomo.flow import dis_flows
+from vs_superslomo.flow import dis_flow_labels, dis_flows
+from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.weights import WeightsError, load_model, save_model
 
 core = vs.core
@@ -124,3 +126,16 @@ def test_weights_carry_their_flow_source_and_older_files_load_as_net(tmp_path: P
     save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta | {"flow": "raft"})
     with pytest.raises(WeightsError, match=r"metadata flow must be one of \('net', 'dis'\), got 'raft'"):
         load_model(tmp_path / "bad.safetensors")
+
+
+def test_dis_pseudo_flow_has_the_f01_sign() -> None:
+    rng = np.random.default_rng(0)
+    big = cv2.GaussianBlur(rng.random((112, 112, 3)).astype(np.float32), (0, 0), 1.5).transpose(2, 0, 1)
+    big = (big - big.min()) / (big.max() - big.min())
+    i0 = np.ascontiguousarray(big[:, 8:104, 8:104])
+    i1 = np.ascontiguousarray(big[:, 10:106, 5:101])  # I1(x) = I0(x − (3, −2)): content moved right 3, up 2
+    f01, f10, mask = dis_flow_labels(i0, i1)
+    inner = (slice(None), slice(16, 80), slice(16, 80))
+    assert np.median(f01[inner], axis=(1, 2)) == pytest.approx([3, -2], abs=0.3)
+    assert np.median(f10[inner], axis=(1, 2)) == pytest.approx([-3, 2], abs=0.3)
+    assert mask[inner].mean() > 0.9

@@ -10,11 +10,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import vapoursynth as vs
-from conftest import clip_from_arrays, make_model, random_frames, read_frame
+from helpers import make_model, random_frames
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vs_superslomo import superslomo
+from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.holds import HoldRules, flag_span, locate, worst_block_difference
 from vs_superslomo.timing import Timing
 

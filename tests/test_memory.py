@@ -16,7 +16,8 @@ STATM = "/proc/self/statm"
 MEASURE = textwrap.dedent(
     """
     import os
-    from conftest import clip_from_arrays, make_model, random_frames
+    from helpers import make_model, random_frames
+    from vs_superslomo.frames import clip_from_arrays
     from vs_superslomo import superslomo
 
     def rss_mib():

@@ -7,10 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import vapoursynth as vs
-from conftest import clip_from_arrays, make_model, random_frames, read_frame, write_original_ckpt
+from helpers import make_model, random_frames, write_original_ckpt
 from torch import Tensor
 
 from vs_superslomo import superslomo
+from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.network import DEFAULT_MEAN, SuperSloMo, UNet
 from vs_superslomo.warp import backwarp
 

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from conftest import clip_from_arrays, make_model, random_frames, read_frame
+from helpers import make_model, random_frames
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vs_superslomo import SuperSloMo, scenechange, superslomo
+from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.timing import Timing
 
 MODEL = make_model()

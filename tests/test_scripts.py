@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import vapoursynth as vs
-from conftest import make_model
+from helpers import make_model
 
 from vs_superslomo.cli import main
 from vs_superslomo.weights import save_model

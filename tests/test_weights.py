@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 import vapoursynth as vs
-from conftest import TINY_WIDTH, clip_from_arrays, make_model, random_frames, write_original_ckpt
+from helpers import TINY_WIDTH, make_model, random_frames, write_original_ckpt
 from safetensors.torch import load_file, save_file
 
 from vs_superslomo import superslomo, weights
 from vs_superslomo.cli import main
+from vs_superslomo.frames import clip_from_arrays
 from vs_superslomo.weights import DEFAULT_WEIGHTS_NAME, WeightsError, default_weights_path, load_model, save_model
 
 

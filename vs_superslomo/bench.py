@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .commandline import Parser, add_device, device_index, run
 from .engine import Interpolator, select_device
 from .files import atomic_write
 from .flow import FLOW_SOURCES, FlowSource
@@ -44,6 +45,7 @@ __all__ = ["RESOLUTIONS", "BenchResult", "main", "moving_texture", "run_bench"]
 
 RESOLUTIONS = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 METHODS = ("e2e", "network", "reference")
+_PROG = "vs-superslomo bench"
 
 
 def moving_texture(count: int, height: int, width: int, seed: int = 1, grain: int = 16) -> list[np.ndarray]:
@@ -254,11 +256,11 @@ def _size(text: str) -> tuple[int, int]:
 
 def main(argv: Sequence[str]) -> int:
     """``vs-superslomo bench``: print a table (and write JSON) for every size × factor asked for."""
-    p = argparse.ArgumentParser(prog="vs-superslomo bench", description=__doc__.split("\n\n")[0])
+    p = Parser(prog=_PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=_size, nargs="+", default=[(448, 256)], help="WxH or 360p/720p/1080p/2160p")
     p.add_argument("--factor", type=int, nargs="+", default=[8], help="interpolation factors (2, 4, 8)")
     p.add_argument("--width", type=float, default=1.0, help="network width multiplier (1 = full size)")
-    p.add_argument("--device", type=int, default=None, help="CUDA device index; -1 forces the CPU")
+    add_device(p)
     p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (CUDA)")
     p.add_argument("--pairs", type=int, default=2, help="source pairs per repetition")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions of each method")
@@ -266,6 +268,11 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--flow", choices=FLOW_SOURCES, nargs="+", default=["net"], help="flow sources (net, dis)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
+    return run(_PROG, lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> None:
+    index = device_index(args.device)
     results = []
     for size, factor, flow in itertools.product(args.size, args.factor, args.flow):
         results.append(
@@ -273,7 +280,7 @@ def main(argv: Sequence[str]) -> int:
                 size,
                 factor,
                 width=args.width,
-                device_index=args.device,
+                device_index=index,
                 fp16=args.fp16,
                 pairs=args.pairs,
                 reps=args.reps,
@@ -288,4 +295,3 @@ def main(argv: Sequence[str]) -> int:
             asdict(r) | {"e2e_vs_network": r.e2e_vs_network, "e2e_vs_reference": r.e2e_vs_reference} for r in results
         ]
         atomic_write(args.json, lambda tmp: tmp.write_text(json.dumps(payload, indent=2)))
-    return 0

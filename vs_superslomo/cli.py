@@ -10,8 +10,11 @@ import argparse
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from .commandline import EXIT_FAILED, EXIT_INTERRUPTED, Parser, add_device, argument_type, device_index, run
+from .errors import JobError
 
 __all__ = ["main"]
 
@@ -45,33 +48,19 @@ _WEIGHTS_EPILOG = """examples:
 
 _SUBCOMMANDS = ("convert", "info")
 # Sub-commands with their own argument parsers, in their own modules (imported only when used).
-_DELEGATED = {"bench": "vs_superslomo.bench", "eval": "vs_superslomo.evaluate", "train": "vs_superslomo.train"}
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage mistakes are one line too, pointing at --help instead of printing the whole usage."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+_DELEGATED = {
+    "bench": "vs_superslomo.bench",
+    "eval": "vs_superslomo.evaluation.cli",
+    "train": "vs_superslomo.training.cli",
+}
 
 
 def _main_parser() -> argparse.ArgumentParser:
     from .flow import FLOW_SOURCES
     from .holds import HoldRules
-    from .transcode import CODECS, JobError, parse_factor, parse_fps, parse_time
+    from .transcode import CODECS, parse_factor, parse_fps, parse_time
 
-    def typed(parse: Callable[[str], object]) -> Callable[[str], object]:
-        """argparse reports ArgumentTypeError's own text; our parsers' messages say what to type."""
-
-        def convert(text: str) -> object:
-            try:
-                return parse(text)
-            except JobError as exc:
-                raise argparse.ArgumentTypeError(str(exc)) from None
-
-        return convert
-
-    p = _Parser(
+    p = Parser(
         prog="vs-superslomo",
         description="Make a video smoother (more frames per second) or slower with Super SloMo.",
         epilog=_MAIN_EPILOG,
@@ -80,10 +69,12 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="the video file to read (anything bestsource/FFmpeg decodes)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the file to write (.mp4, .mkv, .mov, .y4m, …)")
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--factor", type=typed(parse_factor), help="frames per input frame: 2, 2.5 or 5/2 (default 2)")
+    rate.add_argument(
+        "--factor", type=argument_type(parse_factor), help="frames per input frame: 2, 2.5 or 5/2 (default 2)"
+    )
     rate.add_argument(
         "--fps",
-        type=typed(parse_fps),
+        type=argument_type(parse_fps),
         help="target frame rate: 60, 60000/1001 or 59.94 (needed for variable-frame-rate input)",
     )
     p.add_argument("--slowmo", action="store_true", help="keep the input's frame rate: the video plays longer")
@@ -93,11 +84,7 @@ def _main_parser() -> argparse.ArgumentParser:
         help="with --slowmo only: drop the audio (default) or slow it down to match (pitch kept)",
     )
     p.add_argument("--model", help="weights: an original SuperSloMo.ckpt or a .safetensors (default: bundled)")
-    p.add_argument(
-        "--device",
-        default=None,
-        help="cpu, cuda or a CUDA device index such as 1 (default: GPU 0 when CUDA is there, else cpu)",
-    )
+    add_device(p)
     p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (CUDA)")
     p.add_argument("--no-sc", dest="sc", action="store_false", help="interpolate across scene cuts too")
     p.add_argument(
@@ -127,15 +114,15 @@ def _main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--crf", type=int, help="quality for x264/x265 (lower is better; default 18 / 20)")
     p.add_argument("--codec", choices=CODECS, default="x264", help="video encoder (ffv1 is lossless; default x264)")
-    p.add_argument("--start", type=typed(parse_time), help="first time to process: seconds or [HH:]MM:SS(.ms)")
-    p.add_argument("--end", type=typed(parse_time), help="time to stop before: seconds or [HH:]MM:SS(.ms)")
+    p.add_argument("--start", type=argument_type(parse_time), help="first time to process: seconds or [HH:]MM:SS(.ms)")
+    p.add_argument("--end", type=argument_type(parse_time), help="time to stop before: seconds or [HH:]MM:SS(.ms)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     return p
 
 
 def _weights_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="vs-superslomo",
         description="Weights files for vs-superslomo.",
         epilog=_WEIGHTS_EPILOG,
@@ -152,24 +139,12 @@ def _weights_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _device_index(text: str | None) -> int | None:
-    if text is None or text == "cuda":
-        return None if text is None else 0
-    if text == "cpu":
-        return -1
-    if text.startswith("cuda:"):
-        text = text[5:]
-    if not text.isdigit():
-        raise ValueError(f"bad --device {text!r}: give cpu, cuda, cuda:N or N")
-    return int(text)
-
-
 def _run_weights(args: argparse.Namespace) -> None:
     from .weights import convert, load_model
 
     if args.command == "convert":
         if Path(args.output).exists() and not args.overwrite:
-            raise ValueError(f"{args.output} exists; pass --overwrite to replace it")
+            raise JobError(f"{args.output} exists; pass --overwrite to replace it")
         info = convert(args.input, args.output, half=args.half)
         print(f"wrote {args.output} (width {info.width:g}, warp {info.warp})")
     else:
@@ -185,13 +160,7 @@ def _run_main(args: argparse.Namespace) -> None:
     from .transcode import Job, run_job
 
     if args.crf is not None and not 0 <= args.crf <= 51:
-        raise ValueError(f"bad --crf {args.crf}: x264/x265 take 0..51")
-    device_index = _device_index(args.device)
-    if device_index is not None and device_index >= 0:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {args.device}: CUDA is not available here; use --device cpu")
+        raise JobError(f"bad --crf {args.crf}: x264/x265 take 0..51")
     job = Job(
         input=args.input,
         output=args.output,
@@ -199,7 +168,7 @@ def _run_main(args: argparse.Namespace) -> None:
         fps=args.fps,
         slowmo=args.slowmo,
         model=args.model,
-        device_index=device_index,
+        device_index=device_index(args.device),
         fp16=args.fp16,
         sc=args.sc,
         flow=args.flow,
@@ -224,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # also while torch and VapourSynth load, before any file is touched
         print("vs-superslomo: interrupted; no output written (the partial file was removed)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 @contextlib.contextmanager
@@ -256,21 +225,14 @@ def _main(argv: list[str]) -> int:
                 f"vs-superslomo: error: {argv[0]} needs {exc.name}: pip install 'vs-superslomo[train]'",
                 file=sys.stderr,
             )
-            return 1
+            return EXIT_FAILED
         return int(module.main(argv[1:]))
     with _interrupts_deferred():  # the parsers import torch and VapourSynth
         if argv and argv[0] in _SUBCOMMANDS:
-            args, run = _weights_parser().parse_args(argv), _run_weights
+            args, job = _weights_parser().parse_args(argv), _run_weights
         else:
             parser = _main_parser()
-            args, run = parser.parse_args(argv), _run_main
+            args, job = parser.parse_args(argv), _run_main
             if args.audio is not None and not args.slowmo:
                 parser.error(f"--audio {args.audio} needs --slowmo (without it the audio is copied unchanged)")
-        from .transcode import JobError
-
-    try:
-        run(args)
-    except (OSError, ValueError, JobError) as exc:
-        print(f"vs-superslomo: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run("vs-superslomo", lambda: job(args))

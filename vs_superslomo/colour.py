@@ -2,7 +2,8 @@
 
 ``core.resize`` reads ``_Matrix``/``_Transfer``/``_Primaries``/``_Range`` from frame props; many files
 leave them unset, and then it refuses to convert. Unset values get the usual defaults: BT.709 above SD,
-BT.601 (170m/470bg by height) for SD, limited range for YUV.
+BT.601 (170m/470bg by height) for SD, limited range for YUV. RGB to RGB changes the bit depth alone
+(vsutil's ``depth``, rounding to nearest as ``resize.Point`` does: no dithering).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import vapoursynth as vs
+from vsutil import Dither, depth
 
 __all__ = ["UNSPECIFIED", "ColourProps", "from_rgb", "source_colour", "to_rgb"]
 
@@ -59,7 +61,8 @@ def to_rgb(clip: vs.VideoNode, colour: ColourProps | None = None, format: int = 
     """Convert any constant-format clip to ``format`` (RGBS by default) with its matrix and range."""
     colour = colour or source_colour(clip)
     if clip.format is not None and clip.format.color_family == vs.RGB:
-        return vs.core.resize.Point(clip, format=format)
+        target = vs.core.get_video_format(format)
+        return depth(clip, target.bits_per_sample, target.sample_type, dither_type=Dither.NONE)
     tagged = vs.core.std.SetFrameProps(clip, **colour.as_props())
     return vs.core.resize.Bicubic(tagged, format=format)
 
@@ -69,7 +72,7 @@ def from_rgb(rgb: vs.VideoNode, like: vs.VideoNode, colour: ColourProps | None =
     colour = colour or source_colour(like)
     assert like.format is not None
     if like.format.color_family == vs.RGB:
-        out = vs.core.resize.Point(rgb, format=like.format.id)
+        out = depth(rgb, like.format.bits_per_sample, like.format.sample_type, dither_type=Dither.NONE)
     else:
         out = vs.core.resize.Bicubic(rgb, format=like.format.id, matrix=colour.matrix, range=colour.range)
     return vs.core.std.SetFrameProps(out, **colour.as_props())

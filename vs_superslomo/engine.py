@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .errors import EngineError
 from .flow import FLOW_SOURCES, FlowSource, dis_flows
 from .network import SuperSloMo
 
@@ -74,10 +75,6 @@ def _ramp(size: int, span: slice, overlap: int, device: torch.device) -> Tensor:
     if span.stop < size:
         weight = torch.minimum(weight, (n - pos) / overlap)
     return weight
-
-
-class EngineError(ValueError):
-    """A device or precision request that cannot be served."""
 
 
 def select_device(device_index: int | None) -> torch.device:
@@ -147,7 +144,7 @@ class Interpolator:
         self.cuda = device.type == "cuda"
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # frame sizes are constant: autotune once per shape
-        self.model = model.to(device, memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
+        self.model = model.to(device).to(memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
         self.margin = MARGIN if model.warp == "exact" else 0
         self.model.eval()
         self.device = device
@@ -164,7 +161,7 @@ class Interpolator:
         # From the device's total memory, not what is free right now: the batch (and so the rounding of
         # every frame) must not depend on what else happens to run. An out-of-memory error still backs off.
         if self.cuda:
-            return torch.cuda.get_device_properties(self.device).total_memory / 2
+            return float(torch.cuda.get_device_properties(self.device).total_memory / 2)
         return _CPU_BUDGET
 
     def _bytes_per_sample(self, height: int, width: int) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 try:
     import fcntl
 except ImportError:  # Windows: no flock, so temporary files are neither locked nor cleaned up
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # None marks the module missing
 
 __all__ = ["atomic_write", "remove_stale_parts"]
 

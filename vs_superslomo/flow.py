@@ -15,7 +15,15 @@ import numpy as np
 
 from .luma import luma
 
-__all__ = ["FLOW_SOURCES", "FlowSource", "compensated_difference", "consistency_mask", "dis_flows", "gray8"]
+__all__ = [
+    "FLOW_SOURCES",
+    "FlowSource",
+    "compensated_difference",
+    "consistency_mask",
+    "dis_flow_labels",
+    "dis_flows",
+    "gray8",
+]
 
 FlowSource = Literal["net", "dis"]
 FLOW_SOURCES: tuple[str, ...] = get_args(FlowSource)
@@ -31,7 +39,7 @@ def gray8(frame: np.ndarray) -> np.ndarray:
 
 
 def _eight_bit(y: np.ndarray) -> np.ndarray:
-    return (np.clip(y, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return (y.clip(0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 _MIN_SIDE = 16  # DIS refuses pictures smaller than 12 px both ways; tiny ones are padded up to this
@@ -42,7 +50,8 @@ def _dis(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
     h, w = g0.shape
     pad = ((0, max(0, _MIN_SIDE - h)), (0, max(0, _MIN_SIDE - w)))
     g0, g1 = (np.pad(g, pad, mode="edge") for g in (g0, g1))
-    flow = cv2.DISOpticalFlow_create(_PRESET).calc(g0, g1, None)
+    # OpenCV allocates the output flow when given None; its stub wants an array there.
+    flow = cv2.DISOpticalFlow.create(_PRESET).calc(g0, g1, None)  # type: ignore[call-overload]
     return np.ascontiguousarray(flow[:h, :w].transpose(2, 0, 1))
 
 
@@ -89,6 +98,16 @@ def consistency_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     ).transpose(2, 0, 1)
 
     def norm2(f: np.ndarray) -> np.ndarray:
-        return f[0] ** 2 + f[1] ** 2  # faster than a numpy reduction over an axis of 2
+        squared: np.ndarray = f[0] ** 2 + f[1] ** 2  # faster than a numpy reduction over an axis of 2
+        return squared
 
-    return norm2(forward + back) < 0.01 * (norm2(forward) + norm2(back)) + 0.5
+    agree: np.ndarray = norm2(forward + back) < 0.01 * (norm2(forward) + norm2(back)) + 0.5
+    return agree
+
+
+def dis_flow_labels(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DIS flows as labels: ``(F01, F10, mask)`` (:func:`dis_flows`) with a mask (2, H, W) float32 keeping the
+    pixels whose forward and backward flows agree (:func:`consistency_mask`: a pseudo-label's trusted part)."""
+    f01, f10 = dis_flows(frame0, frame1)
+    masks = [consistency_mask(f01, f10), consistency_mask(f10, f01)]
+    return f01, f10, np.stack(masks).astype(np.float32)

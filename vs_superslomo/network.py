@@ -57,6 +57,8 @@ def _bilinear_kernel(channels: int) -> Tensor:
 class _Up(nn.Module):
     """Bilinear x2, conv in→out, concatenate the skip, conv 2·out→out."""
 
+    bilinear: Tensor  # a buffer (typed here: nn.Module types attributes as Tensor | Module)
+
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
@@ -157,6 +159,8 @@ class SuperSloMo(nn.Module):
     ``flow_source`` is the flow the interpolation net was trained on: ``"net"`` (the flow U-Net, as in the
     paper) or ``"dis"`` (OpenCV DIS flows, given to :meth:`prepare`); the filter's ``flow="auto"`` follows it.
     """
+
+    mean: Tensor  # a buffer (typed here: nn.Module types attributes as Tensor | Module)
 
     def __init__(
         self,

@@ -11,16 +11,17 @@ import numpy as np
 import vapoursynth as vs
 
 from .cache import ComputeOnceCache
-from .engine import EngineError, Interpolator, select_device
+from .engine import Interpolator, select_device
+from .errors import SuperSloMoError
 from .flow import FLOW_SOURCES, FlowSource, compensated_difference
 from .frames import read_frame, write_frame
 from .holds import HoldRules, Position, flag_span, locate, worst_block_difference
 from .network import SuperSloMo
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
 from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
-from .weights import WeightsError, load_model
+from .weights import load_model
 
-__all__ = ["superslomo"]
+__all__ = ["FilterError", "superslomo"]
 
 SOURCE_PROP = "SuperSloMoSource"
 T_PROP = "SuperSloMoT"
@@ -31,8 +32,17 @@ _FORMATS = (vs.RGBS, vs.RGBH)
 _MIN_CHUNK_BYTES = 64 * 2**20
 
 
-def _error(message: str) -> vs.Error:
-    return vs.Error(f"superslomo: {message}")
+class FilterError(vs.Error):  # type: ignore[misc]  # vapoursynth has no py.typed: vs.Error is Any to mypy
+    """The filter's ``vs.Error("superslomo: <what is wrong and the fix>")``; ``reason`` is the message alone, for
+    callers that print it their own way (the command line)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"superslomo: {reason}")
+        self.reason = reason
+
+
+def _error(message: str) -> FilterError:
+    return FilterError(message)
 
 
 def _check_clip(clip: Any) -> vs.VideoNode:
@@ -214,7 +224,7 @@ def superslomo(
             tile=tile,
             flow=_flow_source(flow, net),
         )
-    except (WeightsError, EngineError) as exc:
+    except SuperSloMoError as exc:
         raise _error(str(exc)) from None
 
     if isinstance(timing, TimestampTiming):

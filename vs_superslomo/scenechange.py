@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import vapoursynth as vs
+from vsutil import split
 
 from .luma import LUMA_WEIGHTS, luma
 
@@ -42,8 +43,7 @@ def next_frame_clip(clip: vs.VideoNode) -> vs.VideoNode:
 
 def luma_diff_clip(clip: vs.VideoNode) -> vs.VideoNode:
     """A GRAYS clip whose frame i carries ``PlaneStatsDiff`` = mean |luma(i+1) - luma(i)| in [0, 1]."""
-    planes = [vs.core.std.ShufflePlanes(clip, plane, vs.GRAY) for plane in range(3)]
-    luma = vs.core.std.Expr(planes, _LUMA_EXPR, format=vs.GRAYS)
+    luma = vs.core.std.Expr(split(clip), _LUMA_EXPR, format=vs.GRAYS)
     return vs.core.std.PlaneStats(luma, next_frame_clip(luma))
 
 

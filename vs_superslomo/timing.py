@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Rational
 
+from .errors import TimingError
+
 __all__ = [
     "MAX_CYCLE",
     "MAX_FACTOR",
@@ -33,10 +35,6 @@ __all__ = [
 # and std.SelectEvery takes seconds for 10^5 offsets (one per numerator step) and minutes for 10^6.
 MAX_FACTOR = 10_000
 MAX_CYCLE = 100_000
-
-
-class TimingError(ValueError):
-    """A factor or frame rate that cannot be used."""
 
 
 def _positive(name: str, value: int | None) -> int:
@@ -269,7 +267,7 @@ class TimestampTiming(_Placement):
         return cls(tuple(times[:-1]), times[-1], fps)
 
     @property
-    def num_input(self) -> int:  # type: ignore[override]
+    def num_input(self) -> int:  # type: ignore[override]  # _Placement's field, computed here
         return len(self.starts)
 
     @property

@@ -34,9 +34,11 @@ from typing import IO, Literal
 import vapoursynth as vs
 
 from .colour import ColourProps, from_rgb, source_colour, to_rgb
+from .errors import JobError
 from .files import atomic_write
 from .holds import HoldRules
-from .plugin import superslomo
+from .plugin import FilterError, superslomo
+from .source import open_video
 from .timing import fits_rate
 
 __all__ = [
@@ -63,10 +65,6 @@ _ENCODERS: dict[Codec, list[str]] = {
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
 _MP4_LIKE = {".mp4", ".m4v", ".mov"}
 _LOSSLESS_CONTAINERS = {".mkv", ".avi", ".nut"}
-
-
-class JobError(Exception):
-    """A problem the user can fix; the command line prints it as one line."""
 
 
 def _fraction(text: str, what: str, examples: str) -> Fraction:
@@ -191,30 +189,17 @@ def _index_dir() -> Path:
 def _open(job: Job) -> tuple[vs.VideoNode, list[Fraction] | None]:
     """The input's video, and each frame's start time in seconds from bestsource's index (None when a frame
     has none, e.g. a raw stream: then the stated rate is all there is)."""
-    if not job.input.is_file():
-        raise JobError(f"input {job.input} does not exist or is not a file")
-    if not hasattr(vs.core, "bs"):
-        raise JobError("the bestsource plugin is missing: pip install vapoursynth-bestsource")
-
-    def source(**timecodes: str) -> vs.VideoNode:
-        return vs.core.bs.VideoSource(
-            str(job.input), cachemode=1, cachepath=str(_index_dir()), showprogress=0, **timecodes
-        )
-
     with tempfile.TemporaryDirectory(prefix="vs-superslomo-") as folder:
         timecodes = Path(folder) / "timecodes.txt"
         try:
-            clip = source(timecodes=str(timecodes))
-        except vs.Error:
+            clip = open_video(job.input, index_dir=_index_dir(), timecodes=str(timecodes))
+        except JobError:
             pass  # bestsource refuses timecodes when a frame's timestamp is unknown; opened below without
         else:
             # Timecode format v2: a "#" header line, then one start time per frame in milliseconds.
             lines = [line for line in timecodes.read_text().split("\n") if line.strip() and line[0] != "#"]
             return clip, [Fraction(line) / 1000 for line in lines] if len(lines) == clip.num_frames else None
-    try:
-        return source(), None
-    except vs.Error as exc:
-        raise JobError(f"cannot read {job.input} as video: {exc}") from None
+    return open_video(job.input, index_dir=_index_dir()), None
 
 
 # A constant-rate file's timestamps may be rounded by its container (to whole milliseconds in Matroska).
@@ -470,8 +455,10 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
             timestamps=timestamps,
             cache_mb=render_cache_mb(src.width, src.height, factor, vs.core.num_threads),
         )
-    except vs.Error as exc:
-        raise JobError(str(exc).removeprefix("superslomo: ")) from None
+    except FilterError as exc:
+        raise JobError(exc.reason) from None
+    except vs.Error as exc:  # VapourSynth's own, while the filter builds its graph
+        raise JobError(str(exc)) from None
     out = from_rgb(rgb, like=src, colour=colour)
     out_fps = Fraction(out.fps_num, out.fps_den)
     if out_fps <= 0:
@@ -573,7 +560,8 @@ def _stream_duration(stream: dict[str, object]) -> float | None:
         return float(str(stream["duration"]))
     except (KeyError, ValueError):
         pass
-    tag = stream.get("tags", {}).get("DURATION") if isinstance(stream.get("tags"), dict) else None  # type: ignore[union-attr]
+    tags = stream.get("tags")
+    tag = tags.get("DURATION") if isinstance(tags, dict) else None
     if isinstance(tag, str) and re.fullmatch(r"\d+:\d\d:\d\d(\.\d+)?", tag):
         hours, minutes, seconds = tag.split(":")
         return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
@@ -627,7 +615,7 @@ def _check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Frac
         reason = _ffmpeg_reason(probe.stderr, tmp, output) or f"ffprobe exit status {probe.returncode}"
         raise JobError(f"ffmpeg wrote a damaged {output} (nothing was kept): {reason}")
     stream = _video_stream(probe.stdout)
-    packets = int(stream.get("nb_read_packets", -1))
+    packets = int(str(stream.get("nb_read_packets", -1)))
     duration = _stream_duration(stream)
     expected = float(frames / fps)
     if packets != frames:

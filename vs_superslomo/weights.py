@@ -25,6 +25,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from .errors import WeightsError
 from .files import atomic_write
 from .flow import FLOW_SOURCES, FlowSource
 from .network import DEFAULT_MEAN, SuperSloMo
@@ -43,10 +44,6 @@ __all__ = [
 DEFAULT_WEIGHTS_NAME = "superslomo-default.safetensors"
 MAX_WIDTH = 4.0  # no trained network is wider; at width 64 a single layer would take 38 GB
 _PREFIXES = {"flow": "state_dictFC", "interp": "state_dictAT"}
-
-
-class WeightsError(ValueError):
-    """A weights file that is missing, unreadable, unsafe or does not fit the network."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +129,7 @@ def _parse_info(meta: Mapping[str, str], path: Path) -> ModelInfo:
     flow = meta.get("flow", "net")
     if flow not in FLOW_SOURCES:
         raise WeightsError(f"{path}: metadata flow must be one of {FLOW_SOURCES}, got {flow!r}")
+    # warp, mean and flow are checked above; mypy cannot narrow a str to a Literal or a tuple to 3 items by them.
     return ModelInfo(width=width, warp=warp, mean=mean, provenance=meta.get("provenance", ""), flow=flow)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,33 @@
+"""``vs-superslomo train``: a run from the command line, and bad settings as one-line failed runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import (
+    TINY_WIDTH,
+)
+
+from vs_superslomo.training.cli import main
+from vs_superslomo.weights import load_model
+
+
+def test_command_line_trains_and_reports_bad_settings(
+    tmp_path: Path, folders: tuple[Path, Path | None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cli.safetensors"
+    common = ["--photos", str(folders[0]), "--out", str(out), "--width", str(TINY_WIDTH), "--holdout", "--quiet"]
+    assert main([*common, "--steps", "1", "--batch", "1", "--crop", "32", "--val-count", "1"]) == 0
+    assert load_model(out)[1].warp == "exact" and (tmp_path / "cli.train.pt").is_file()
+    # A run that cannot go as asked is a failed job: exit status 1 and one line, as for every command.
+    assert main([*common, "--crop", "100", "--checkpoint", str(tmp_path / "other.pt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vs-superslomo train: error: ") and "crop must be a multiple of 32" in err
+    assert err.count("\n") == 1
+    if not torch.cuda.is_available():
+        assert main([*common, "--device", "cuda", "--checkpoint", str(tmp_path / "cuda.pt")]) == 1
+        assert capsys.readouterr().err == (
+            "vs-superslomo train: error: --device cuda: CUDA is not available here; use --device cpu\n"
+        )
