@@ -55,7 +55,8 @@ JOB = textwrap.dedent(
     import os, sys
     import vapoursynth as vs
     from pathlib import Path
-    from conftest import clip_from_arrays, make_model, random_frames
+    from helpers import make_model, random_frames
+    from vs_superslomo.frames import clip_from_arrays
     from vs_superslomo import transcode
     from vs_superslomo.weights import save_model
 
