@@ -489,6 +489,23 @@ def test_a_damaged_input_is_salvaged_with_a_warning(
         assert err.count("\n") == warned, err
 
 
+@needs_ffmpeg
+def test_odd_sized_420_input_comes_out_even_sized_with_a_warning(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ffv1 stores 4:2:0 at odd sizes (x264 refuses them); VapourSynth cannot hold it: 97x65 decodes 96x64.
+    src = tmp_path / "odd.mkv"
+    cmd = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=97x65:rate=10:duration=1,format=rgb24"]
+    subprocess.run([*cmd, "-pix_fmt", "yuv420p", "-c:v", "ffv1", str(src)], check=True)
+    out = tmp_path / "out.mkv"
+    assert main([str(src), "-o", str(out), "--model", weights, "--no-progress", "--codec", "ffv1"]) == 0
+    err = capsys.readouterr().err
+    expected = "is 97x65 yuv420p, which VapourSynth holds only at even sizes: it decodes, and comes out, 96x64"
+    assert err == f"warning: {src} {expected}\n"
+    video = probe(out)["video"]
+    assert (int(video["width"]), int(video["height"]), int(video["nb_read_frames"])) == (96, 64, 20)
+
+
 # --- variable frame rate ----------------------------------------------------------------------------------
 
 

@@ -426,7 +426,7 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
     started = time.perf_counter()
     whole, starts = _open(job)
     if job.ffmpeg is not None:
-        _check_input_length(job.ffmpeg, whole, job.input, log)
+        _check_input(job.ffmpeg, whole, job.input, log)
     timestamps = _variable_timestamps(job, whole, starts)
     src, first = _trim(whole, job.start, job.end)
     colour = source_colour(src)
@@ -569,8 +569,9 @@ def _stream_duration(stream: dict[str, object]) -> float | None:
 
 
 def _probe_video(ffprobe: str, path: Path, *, count: bool) -> subprocess.CompletedProcess[str]:
-    """ffprobe's JSON on ``path``'s first video stream: its duration and, with ``count``, its packets."""
-    entries = f"stream=duration{',nb_read_packets' if count else ''}:stream_tags=DURATION"
+    """ffprobe's JSON on ``path``'s first video stream: duration, size, pixel format and, with ``count``,
+    its packets."""
+    entries = f"stream=duration,width,height,pix_fmt{',nb_read_packets' if count else ''}:stream_tags=DURATION"
     cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", *(["-count_packets"] if count else [])]
     cmd += ["-of", "json", "-show_entries", entries, str(path)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -584,13 +585,24 @@ def _video_stream(probe_json: str) -> dict[str, object]:
     return streams[0] if isinstance(streams[0], dict) else {}
 
 
-def _check_input_length(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str], None]) -> None:
-    """Warn when fewer frames decode than the container promises: bestsource salvages a damaged (e.g.
-    truncated) file silently. Tolerant of a frame or two of edit-list and rounding differences."""
+def _check_input(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str], None]) -> None:
+    """Warn where what decodes differs from what the container holds.
+
+    Fewer frames than it promises: bestsource salvages a damaged (e.g. truncated) file silently (tolerant
+    of a frame or two of edit-list and rounding differences). A smaller picture: 4:2:0 video of odd size,
+    which VapourSynth (like x264 and x265) holds only at even sizes, loses its last row or column.
+    """
     try:
-        stated = _stream_duration(_video_stream(_probe_video(_ffprobe(ffmpeg), path, count=False).stdout))
+        stream = _video_stream(_probe_video(_ffprobe(ffmpeg), path, count=False).stdout)
     except (OSError, subprocess.TimeoutExpired):
         return
+    width, height = stream.get("width"), stream.get("height")
+    if isinstance(width, int) and isinstance(height, int) and (width, height) != (clip.width, clip.height):
+        log(
+            f"warning: {path} is {width}x{height} {stream.get('pix_fmt', '')}, which VapourSynth holds only at "
+            f"even sizes: it decodes, and comes out, {clip.width}x{clip.height}"
+        )
+    stated = _stream_duration(stream)
     fps = Fraction(clip.fps_num, clip.fps_den)
     if stated is None or fps <= 0:
         return
