@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -403,6 +404,35 @@ def test_an_error_while_frames_render_is_one_line(
         "vs-superslomo: error: a frame failed to render: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
     )
     assert leftovers(tmp_path) == [] and not (tmp_path / "out.y4m").exists()
+
+
+def test_ctrl_c_whose_interrupt_vapoursynth_swallows_still_stops_the_job(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Python code runs inside VapourSynth's callbacks while it renders; in a weakref callback an exception is
+    # only printed and the render goes on. Simulated: Ctrl-C's handler runs, its KeyboardInterrupt is dropped.
+    src = _y4m_input(tmp_path / "in.y4m", frames=20)
+    make_bar = transcode._progress_bar
+
+    def bar(job: Job, total: int) -> tuple[object, object]:
+        update, close = make_bar(job, total)
+
+        def pressed_at_3(done: int, total_: int) -> None:
+            if done == 3:
+                handler = signal.getsignal(signal.SIGINT)
+                assert callable(handler)
+                with contextlib.suppress(KeyboardInterrupt):
+                    handler(signal.SIGINT, None)
+            update(done, total_)
+
+        return pressed_at_3, close
+
+    monkeypatch.setattr(transcode, "_progress_bar", bar)
+    out = tmp_path / "out.y4m"
+    assert main([str(src), "-o", str(out), "--model", weights, "--no-progress"]) == 130
+    assert capsys.readouterr().err.startswith("vs-superslomo: interrupted")
+    assert not out.exists() and leftovers(tmp_path) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
 
 
 @pytest.mark.parametrize("delay", [0.3, 0.6])

@@ -14,6 +14,7 @@ takes exactly the path it always took.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import json
@@ -21,14 +22,17 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from types import FrameType
 from typing import IO, Literal
 
 import vapoursynth as vs
@@ -341,11 +345,42 @@ def _render_error(exc: vs.Error) -> JobError:
     return JobError(f"a frame failed to render: {message.removeprefix('superslomo: ')}")
 
 
-def _write_y4m(clip: vs.VideoNode, sink: IO[bytes], progress: Callable[[int, int], None]) -> None:
+@contextlib.contextmanager
+def _interrupts_recorded() -> Iterator[Callable[[], bool]]:
+    """Yield a test for "was Ctrl-C pressed in this block?", whatever became of its KeyboardInterrupt.
+
+    While VapourSynth renders, Python code runs in its callbacks, weakref callbacks among them, where an
+    exception is only printed ("Exception ignored in ...") and the render goes on: about one Ctrl-C in
+    twenty was lost that way, and the job finished as if never interrupted (measured). Python's handler
+    still runs, so wrapping it records every Ctrl-C. Only where Python's own handler is installed and in
+    the main thread (the only one that can set a handler); elsewhere the test says False.
+    """
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield pressed.is_set
+        return
+
+    def record(signum: int, frame: FrameType | None) -> None:
+        pressed.set()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, record)
     try:
-        clip.output(sink, y4m=True, progress_update=progress)
-    except vs.Error as exc:
-        raise _render_error(exc) from None
+        yield pressed.is_set
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _write_y4m(clip: vs.VideoNode, sink: IO[bytes], progress: Callable[[int, int], None]) -> None:
+    with _interrupts_recorded() as interrupted:
+        try:
+            clip.output(sink, y4m=True, progress_update=progress)
+        except vs.Error as exc:
+            raise _render_error(exc) from None
+        if interrupted():  # the KeyboardInterrupt went astray inside VapourSynth's callbacks
+            raise KeyboardInterrupt
 
 
 # VapourSynth's own frame caches for an in-order render: a few frames per node are all it reuses. Its
