@@ -25,6 +25,7 @@ _MAIN_EPILOG = """examples:
   vs-superslomo clip.mp4 -o slow.mp4 --factor 4 --slowmo --audio stretch
   vs-superslomo clip.mp4 -o part.mkv --start 1:05 --end 1:10 --codec ffv1
   vs-superslomo anime.mkv -o smooth.mkv --factor 1 --dedup     on twos/threes: held frames become motion
+  vs-superslomo film.mkv -o film_50.mkv --workers 4          in chunks on 4 Ray workers (see README)
 
 Audio is copied unchanged when the frame rate changes; slow motion drops it unless --audio stretch.
 Variable-frame-rate input (phone videos) needs --fps: every output frame is interpolated at its true time,
@@ -34,6 +35,7 @@ Without ffmpeg on PATH a lossless .y4m is written instead, with the command that
 other commands:
   vs-superslomo convert IN.ckpt OUT.safetensors [--half]    convert weights to this project's format
   vs-superslomo info [WEIGHTS]                              show what a weights file holds
+  vs-superslomo render SCRIPT.vpy -o OUT.mkv [--workers N]   a VapourSynth script's output to a file
   vs-superslomo bench [--size 448x256] [--factor 8] ...     speed and memory against the network alone
   vs-superslomo train --photos DIR --clips DIR ...          train weights (see --help)
   vs-superslomo eval --model W --clips DIR --out DIR        frame-drop evaluation against blend and FlowFPS
@@ -51,11 +53,13 @@ _SUBCOMMANDS = ("convert", "info")
 _DELEGATED = {
     "bench": "vs_superslomo.bench",
     "eval": "vs_superslomo.evaluation.cli",
+    "render": "vs_superslomo.render",
     "train": "vs_superslomo.training.cli",
 }
 
 
 def _main_parser() -> argparse.ArgumentParser:
+    from .distributed import add_worker_arguments
     from .flow import FLOW_SOURCES
     from .holds import HoldRules
     from .transcode import CODECS, parse_factor, parse_fps, parse_time
@@ -118,6 +122,7 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=argument_type(parse_time), help="time to stop before: seconds or [HH:]MM:SS(.ms)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
+    add_worker_arguments(p)
     return p
 
 
@@ -183,6 +188,11 @@ def _run_main(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
         progress=args.progress,
     )
+    if args.chunked is not None:
+        from .distributed import Recipe, run_chunked
+
+        print(run_chunked(Recipe(job), args.chunked).line(str(args.input)))
+        return
     summary = run_job(job)
     print(summary.line(str(args.input)))
 
@@ -235,4 +245,7 @@ def _main(argv: list[str]) -> int:
             args, job = parser.parse_args(argv), _run_main
             if args.audio is not None and not args.slowmo:
                 parser.error(f"--audio {args.audio} needs --slowmo (without it the audio is copied unchanged)")
+            from .distributed import worker_settings
+
+            args.chunked = worker_settings(args, parser)
     return run("vs-superslomo", lambda: job(args))

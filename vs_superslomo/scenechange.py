@@ -8,12 +8,15 @@ compensation: large motion changes many pixels too, but they come back when the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import vapoursynth as vs
 from vsutil import split
 
+from .flow import compensated_difference
+from .frames import read_frame
 from .luma import LUMA_WEIGHTS, luma
 
 __all__ = [
@@ -21,6 +24,7 @@ __all__ = [
     "DEFAULT_SC_THRESHOLD",
     "DIFF_PROP",
     "LUMA_WEIGHTS",
+    "find_cuts",
     "is_cut",
     "luma",
     "luma_diff_clip",
@@ -64,3 +68,23 @@ def is_cut(
     if stats is None or float(stats[DIFF_PROP]) <= threshold:
         return False
     return compensated is None or compensated() > COMPENSATED_FRACTION * threshold
+
+
+def find_cuts(clip: vs.VideoNode, threshold: float = DEFAULT_SC_THRESHOLD) -> list[int]:
+    """Every i such that the pair (i, i+1) of the RGB ``clip`` spans a cut, as the filter's cut test decides
+    it (:func:`is_cut`): one pass over the clip, motion compensation only for pairs over the threshold."""
+    cuts: list[int] = []
+    left: dict[str, Any] | None = None
+    # The statistics frames carry the clip's own props (std.Expr and PlaneStats copy them from the clip).
+    for i, frame in enumerate(luma_diff_clip(clip).frames(close=True)):
+        if left is not None and is_cut(
+            left, frame.props, left, threshold, functools.partial(_compensated, clip, i - 1)
+        ):
+            cuts.append(i - 1)
+        left = frame.props.copy()
+    return cuts
+
+
+def _compensated(clip: vs.VideoNode, i: int) -> float:
+    """The luma difference of frames i and i + 1 after motion compensation."""
+    return compensated_difference(read_frame(clip.get_frame(i)), read_frame(clip.get_frame(i + 1)))

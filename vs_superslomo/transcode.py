@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from types import FrameType
@@ -48,11 +48,14 @@ from .timing import fits_rate
 __all__ = [
     "Job",
     "JobError",
+    "Prepared",
     "Summary",
     "atempo_chain",
+    "encode_file",
     "parse_factor",
     "parse_fps",
     "parse_time",
+    "prepare",
     "run_job",
 ]
 
@@ -301,11 +304,13 @@ class _Span:
 
 
 def _ffmpeg_command(
-    job: Job, tmp: Path, colour: ColourProps, audio_codec: str | None, span: _Span
+    job: Job, tmp: Path, colour: ColourProps, audio_codec: str | None, span: _Span, video: list[str] | None = None
 ) -> tuple[list[str], str]:
-    """The ffmpeg command line that reads y4m on stdin, and what happens to the audio."""
+    """The ffmpeg command line that reads y4m on stdin, and what happens to the audio. ``video``: input
+    options of video already encoded with the job's codec (e.g. a concat list of segments), copied instead."""
     assert job.ffmpeg is not None
-    cmd = [job.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "yuv4mpegpipe", "-i", "pipe:0"]
+    video_input = ["-f", "yuv4mpegpipe", "-i", "pipe:0"] if video is None else video
+    cmd = [job.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *video_input]
     audio = "none (the input has no audio)"
     audio_args: list[str] = []
     if audio_codec is not None:
@@ -328,12 +333,12 @@ def _ffmpeg_command(
             else:
                 audio_args += ["-c:a", "copy"]
                 audio = f"copied ({audio_codec})"
-    video = list(_ENCODERS[job.codec])
-    if job.codec != "ffv1":
-        video += ["-crf", str(job.crf if job.crf is not None else DEFAULT_CRF[job.codec])]
+    codec = list(_ENCODERS[job.codec]) if video is None else ["-c:v", "copy"]
+    if job.codec != "ffv1" and video is None:
+        codec += ["-crf", str(job.crf if job.crf is not None else DEFAULT_CRF[job.codec])]
     if job.codec == "x265" and job.output.suffix.lower() in _MP4_LIKE:
-        video += ["-tag:v", "hvc1"]  # plays in more players than the default hev1
-    cmd += ["-map", "0:v:0", *audio_args, *video, *_colour_args(colour), str(tmp)]
+        codec += ["-tag:v", "hvc1"]  # plays in more players than the default hev1
+    cmd += ["-map", "0:v:0", *audio_args, *codec, *_colour_args(colour), str(tmp)]
     return cmd, audio
 
 
@@ -456,9 +461,29 @@ def run_job(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
         core.max_cache_size = previous
 
 
-def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
-    _check_paths(job)
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Prepared:
+    """A job's filter graph and what encoding it needs; the workers of a chunked run each build the same."""
+
+    source: vs.VideoNode  # the processed part of the input, as decoded
+    first: int  # its first frame's index in the input
+    in_fps: Fraction  # its frame rate (the average when it varies)
+    factor: Fraction
+    timestamps: list[Fraction] | None  # each source frame's start time when the rate varies, else None
+    colour: ColourProps
+    clip: vs.VideoNode  # the output, in the source's format
+
+    @property
+    def fps(self) -> Fraction:
+        return Fraction(self.clip.fps_num, self.clip.fps_den)
+
+    @property
+    def span(self) -> _Span:
+        return _Span(self.first, self.source.num_frames, self.in_fps, self.factor)
+
+
+def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Prepared:
+    """Open ``job``'s input and build its filter graph (nothing is rendered); JobError for what the user can fix."""
     whole, starts = _open(job)
     if job.ffmpeg is not None:
         _check_input(job.ffmpeg, whole, job.input, log)
@@ -495,9 +520,16 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
     except vs.Error as exc:  # VapourSynth's own, while the filter builds its graph
         raise JobError(str(exc)) from None
     out = from_rgb(rgb, like=src, colour=colour)
-    out_fps = Fraction(out.fps_num, out.fps_den)
-    if out_fps <= 0:
+    if Fraction(out.fps_num, out.fps_den) <= 0:
         raise JobError("the input has no constant frame rate; give --fps or convert it first")
+    return Prepared(src, first, in_fps, factor, timestamps, colour, out)
+
+
+def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
+    _check_paths(job)
+    started = time.perf_counter()
+    prepared = prepare(job, log)
+    src, out, out_fps = prepared.source, prepared.clip, prepared.fps
 
     output = job.output
     if job.ffmpeg is None and output.suffix.lower() != ".y4m":
@@ -508,26 +540,18 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
     update, close = _progress_bar(job, out.num_frames)
     audio = "none (y4m carries no audio)"
 
-    def write(tmp: Path) -> None:
-        nonlocal audio
-        if output.suffix.lower() == ".y4m":
-            try:
-                with open(tmp, "wb") as sink:
-                    _write_y4m(out, sink, update)
-            except OSError as exc:
-                raise _os_error(exc, output) from None
-        else:
-            audio_codec = _probe_audio(job.ffmpeg or "ffmpeg", job.input)
-            span = _Span(first, src.num_frames, in_fps, factor)
-            cmd, audio = _ffmpeg_command(job, tmp, colour, audio_codec, span)
-            _encode(cmd, out, update, tmp, output)
-            _check_encoded(_ffprobe(job.ffmpeg or "ffmpeg"), tmp, output, out.num_frames, out_fps)
+    def write_y4m(tmp: Path) -> None:
+        try:
+            with open(tmp, "wb") as sink:
+                _write_y4m(out, sink, update)
+        except OSError as exc:
+            raise _os_error(exc, output) from None
 
     try:
-        # The temporary name keeps the extension: ffmpeg picks the container from it.
-        atomic_write(output, write, suffix=f".part{output.suffix}")
-    except OSError as exc:  # creating or renaming the temporary file
-        raise _os_error(exc, output) from None
+        if output.suffix.lower() == ".y4m":
+            _atomic(output, write_y4m)
+        else:
+            audio = encode_file(job, prepared, out, output, update, _probe_audio(job.ffmpeg or "ffmpeg", job.input))
     finally:
         close()
     if output != job.output:
@@ -536,7 +560,48 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
             f"-c:a copy {job.output}"
         )
     seconds = time.perf_counter() - started
-    return Summary(src.num_frames, in_fps, out.num_frames, out_fps, output, seconds, audio, timestamps is not None)
+    variable = prepared.timestamps is not None
+    return Summary(src.num_frames, prepared.in_fps, out.num_frames, out_fps, output, seconds, audio, variable)
+
+
+def _atomic(output: Path, write: Callable[[Path], object]) -> None:
+    try:
+        # The temporary name keeps the extension: ffmpeg picks the container from it.
+        atomic_write(output, write, suffix=f".part{output.suffix}")
+    except OSError as exc:  # creating or renaming the temporary file
+        raise _os_error(exc, output) from None
+
+
+def encode_file(
+    job: Job,
+    prepared: Prepared,
+    video: vs.VideoNode | list[str],
+    output: Path,
+    update: Callable[[int, int], None] = lambda done, total: None,
+    audio_codec: str | None = None,
+    frames: int | None = None,
+) -> str:
+    """Encode the clip ``video`` with ``job``'s codec into ``output`` (or copy ``video``, ffmpeg input options
+    of video encoded so, e.g. a concat list), with the audio of ``job.input`` (codec ``audio_codec``; None:
+    no audio) as the job wants it; atomically, read back before it takes the name (``frames`` frames: by
+    default the clip's). Returns what happened to the audio."""
+    assert job.ffmpeg is not None
+    clip = video if isinstance(video, vs.VideoNode) else None
+    count = frames if frames is not None else clip.num_frames if clip is not None else None
+    assert count is not None
+    audio = ""
+
+    def write(tmp: Path) -> None:
+        nonlocal audio
+        options = None if isinstance(video, vs.VideoNode) else video
+        cmd, audio = _ffmpeg_command(
+            replace(job, output=output), tmp, prepared.colour, audio_codec, prepared.span, options
+        )
+        _encode(cmd, clip, update, tmp, output)
+        _check_encoded(_ffprobe(job.ffmpeg or "ffmpeg"), tmp, output, count, prepared.fps)
+
+    _atomic(output, write)
+    return audio
 
 
 # ffmpeg's follow-up lines that only say that something failed before; the cause is on another line.
@@ -559,8 +624,11 @@ def _no_space(output: Path) -> JobError:
     return JobError(f"no space left on the device while writing {output}; free some space and run again")
 
 
-def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], None], tmp: Path, output: Path) -> None:
-    """Stream ``clip`` as y4m into ffmpeg; ffmpeg's own error becomes a one-line JobError.
+def _encode(
+    cmd: list[str], clip: vs.VideoNode | None, update: Callable[[int, int], None], tmp: Path, output: Path
+) -> None:
+    """Stream ``clip`` as y4m into ffmpeg (None: ffmpeg reads no input on stdin); ffmpeg's own error becomes a
+    one-line JobError.
 
     ffmpeg 5.1 exits 0 when writing the trailer fails on a full disk, so a line about writing the output
     fails the job whatever the exit status. Complaints about an input (a damaged file whose audio is
@@ -570,7 +638,8 @@ def _encode(cmd: list[str], clip: vs.VideoNode, update: Callable[[int, int], Non
     assert proc.stdin is not None and proc.stderr is not None
     try:
         try:
-            _write_y4m(clip, proc.stdin, update)
+            if clip is not None:
+                _write_y4m(clip, proc.stdin, update)
             proc.stdin.close()
         except BrokenPipeError:
             pass  # ffmpeg stopped reading: its exit status and message say why

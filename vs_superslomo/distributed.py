@@ -1,0 +1,573 @@
+"""Chunked runs on Ray workers: ``--workers N`` on this machine, ``--ray-address`` on a cluster.
+
+The driver builds the job's filter graph once (its length and timing), scans the source for scene cuts,
+plans the chunks (:mod:`vs_superslomo.chunks`) and hands them to Ray tasks, longest first. Every task builds
+the same graph over the whole source and encodes only its own output range with the job's codec into a
+segment of a work folder beside the output: an encode of its own, so a segment starts with a keyframe and
+no frame refers across segments. The driver checks each segment's frame count, joins the segments in order
+without re-encoding (ffmpeg's concat demuxer, with durations exact to the microsecond), adds the audio as
+a single run does and renames the result into place (:func:`vs_superslomo.transcode.encode_file`).
+
+Ray retries a chunk whose worker dies; a chunk that fails otherwise stops the job with its own one-line
+error. The work folder (its plan, finished segments) survives an error or Ctrl-C, and ``--resume`` reuses
+the segments that are complete and verified. Ray is optional: ``pip install 'vs-superslomo[ray]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .chunks import Chunk, chunk_target, concat_durations_us, first_output_at, longest_first, plan_chunks, source_edges
+from .colour import to_rgb
+from .errors import JobError
+from .files import atomic_write
+from .scenechange import find_cuts
+from .script import prepare_script
+from .timing import TimestampTiming, Timing
+from .transcode import (
+    _MP4_LIKE,
+    RENDER_VS_CACHE_MB,
+    Job,
+    Prepared,
+    Summary,
+    _check_encoded,
+    _check_paths,
+    _ffprobe,
+    _probe_audio,
+    _progress_bar,
+    encode_file,
+    prepare,
+)
+
+try:
+    import fcntl
+except ImportError:  # Windows: the work folder is not locked
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "INSTALL_HINT",
+    "ChunkedSummary",
+    "Recipe",
+    "WorkerSettings",
+    "add_worker_arguments",
+    "run_chunked",
+    "work_folder",
+    "worker_settings",
+]
+
+INSTALL_HINT = "pip install 'vs-superslomo[ray]'"
+DEFAULT_CHUNK_SECONDS = 10.0
+DEFAULT_RETRIES = 3
+_PLAN_VERSION = 1
+_POLL_SECONDS = 0.5
+_REPORT_SECONDS = 0.25  # how often a worker reports its frames to the progress bar
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a job is spread: ``workers`` tasks at a time (None on a cluster: as many as its resources run)."""
+
+    workers: int | None = None
+    address: str | None = None
+    threads: int | None = None  # CPU threads per worker (torch and VapourSynth); None: this machine's share
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
+    resume: bool = False
+    retries: int = DEFAULT_RETRIES
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What every worker builds: the command line's job, or a VapourSynth script's output (``script``)."""
+
+    job: Job
+    script: bool = False  # job.input is a .vpy; its output is rendered as it is (job's filter options unused)
+    args: tuple[tuple[str, str], ...] = ()  # the script's -a NAME=VALUE
+
+    def build(self, log: Callable[[str], None]) -> Prepared:
+        return prepare_script(self.job.input, dict(self.args)) if self.script else prepare(self.job, log)
+
+
+@dataclass(frozen=True)
+class ChunkDone:
+    """What a worker reports for its chunk."""
+
+    index: int
+    seconds: float
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class ChunkedSummary:
+    """A chunked job's :class:`Summary`, and how its chunks went."""
+
+    summary: Summary
+    chunks: int
+    workers: int
+    reused: int
+    retried: int
+    chunk_seconds: float  # the chunks' own render times, added up
+    render_seconds: float  # wall time from the first chunk handed out to the last one done
+
+    def line(self, input_name: str) -> str:
+        done = self.chunks - self.reused
+        speed = f"{self.chunk_seconds / self.render_seconds:.2f}x" if self.render_seconds > 0 and done else "n/a"
+        notes = [f"{n} {what}" for n, what in ((self.reused, "reused"), (self.retried, "retried")) if n]
+        return (
+            f"{self.summary.line(input_name)}; {self.chunks} chunks on {self.workers} workers"
+            f"{' (' + ', '.join(notes) + ')' if notes else ''}: {self.chunk_seconds:.1f} s of chunk work in "
+            f"{self.render_seconds:.1f} s, speed-up {speed} over one worker"
+        )
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of chunked runs, shared by the main command and ``render``."""
+    group = parser.add_argument_group(f"chunked runs on Ray workers (needs {INSTALL_HINT})")
+    group.add_argument("--workers", type=_positive_int, metavar="N", help="render in chunks on N workers")
+    group.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join this Ray cluster (host:6379 from `ray start --head`; default $RAY_ADDRESS with --workers) "
+        "with one worker per GPU there, or per --threads-per-worker CPUs",
+    )
+    group.add_argument(
+        "--threads-per-worker",
+        type=_positive_int,
+        metavar="T",
+        help="CPU threads of each worker (default: this machine's cores / N; on a cluster 1)",
+    )
+    group.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=DEFAULT_CHUNK_SECONDS,
+        metavar="S",
+        help=f"output seconds per chunk where no scene cut is near (default {DEFAULT_CHUNK_SECONDS:g}; "
+        "short jobs get two chunks per worker)",
+    )
+    group.add_argument("--resume", action="store_true", help="keep the finished chunks of an interrupted run")
+    group.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="R",
+        help=f"times a chunk is retried when its worker dies (default {DEFAULT_RETRIES})",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}")
+    return value
+
+
+def worker_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> WorkerSettings | None:
+    """The parsed options as settings, or None for a run in this process (usage errors exit 2)."""
+    if args.workers is None and args.ray_address is None:
+        given = [
+            name
+            for name, value in (
+                ("--threads-per-worker", args.threads_per_worker),
+                ("--resume", args.resume or None),
+                ("--chunk-seconds", None if args.chunk_seconds == DEFAULT_CHUNK_SECONDS else args.chunk_seconds),
+                ("--retries", None if args.retries == DEFAULT_RETRIES else args.retries),
+            )
+            if value is not None
+        ]
+        if given:
+            parser.error(f"{given[0]} is for chunked runs: give --workers N (or --ray-address ADDR) too")
+        return None
+    if not args.chunk_seconds > 0:
+        parser.error(f"--chunk-seconds must be positive, got {args.chunk_seconds:g}")
+    if args.retries < 0:
+        parser.error(f"--retries must be 0 or more, got {args.retries}")
+    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
+    return WorkerSettings(args.workers, address, args.threads_per_worker, args.chunk_seconds, args.resume, args.retries)
+
+
+def work_folder(output: Path) -> Path:
+    """Where a chunked run to ``output`` keeps its plan and segments: a hidden folder beside it."""
+    return output.parent / f".{output.name}.chunks"
+
+
+def _segment_suffix(output: Path) -> str:
+    # MP4-like outputs take MP4 segments (the same time scale); others NUT, whose time base is the frame
+    # rate itself, where Matroska would round every time to the millisecond.
+    suffix = output.suffix.lower()
+    return suffix if suffix in _MP4_LIKE else ".nut"
+
+
+def _segment(work: Path, chunk: Chunk, suffix: str) -> Path:
+    return work / f"chunk-{chunk.index:05d}{suffix}"
+
+
+def _import_ray() -> ModuleType:
+    try:
+        import ray
+    except ImportError:
+        raise JobError(f"--workers needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The worker side: one chunk of the job, into one segment.
+
+
+class _Progress:
+    """A Ray actor the workers tell how far they are; the driver reads it for the progress bar."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, int] = {}
+        self.starts: dict[int, int] = {}
+
+    def started(self, index: int) -> None:
+        self.starts[index] = self.starts.get(index, 0) + 1
+        self.done[index] = 0
+
+    def report(self, index: int, done: int) -> None:
+        self.done[index] = done
+
+    def snapshot(self) -> tuple[dict[int, int], dict[int, int]]:
+        return dict(self.done), dict(self.starts)
+
+
+def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, progress: Any) -> ChunkDone:
+    """Build the job's whole graph and encode output frames ``chunk.start`` to ``chunk.end - 1`` to
+    ``segment`` (atomically, read back). Runs in a Ray worker."""
+    import torch
+    import vapoursynth as vs
+
+    started = time.perf_counter()
+    # The same thread count as a single run with it gives the same frames (torch's reductions split by it).
+    torch.set_num_threads(threads)
+    vs.core.num_threads = threads
+    vs.core.max_cache_size = min(vs.core.max_cache_size, RENDER_VS_CACHE_MB)  # an in-order render, as run_job's
+    host = socket.gethostname()
+    progress.started.remote(chunk.index)
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise JobError(f"ffmpeg is not installed on the worker machine {host}: install it on every machine")
+    job = replace(recipe.job, ffmpeg=ffmpeg)
+    prepared = replace(recipe, job=job).build(lambda _: None)
+    if prepared.clip.num_frames < chunk.end:
+        raise JobError(
+            f"{host} builds {prepared.clip.num_frames} output frames, not the driver's {chunk.end}+: "
+            "the input, weights or package differ between machines"
+        )
+    reported = 0.0
+
+    def update(done: int, total: int) -> None:
+        nonlocal reported
+        now = time.perf_counter()
+        if done == total or now - reported >= _REPORT_SECONDS:
+            reported = now
+            progress.report.remote(chunk.index, done)
+
+    encode_file(job, prepared, prepared.clip[chunk.start : chunk.end], segment, update)
+    return ChunkDone(chunk.index, time.perf_counter() - started, host, os.getpid())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The driver side.
+
+
+def _fingerprint(recipe: Recipe) -> dict[str, str]:
+    """What the segments depend on: the job's options that change frames or their encoding, and the input
+    files as they are now. A resumed run keeps segments only when this has not changed."""
+    skip = {"output", "overwrite", "progress", "ffmpeg", "audio"}
+    print_ = {name: str(value) for name, value in asdict(recipe.job).items() if name not in skip}
+    files = [recipe.job.input] + ([Path(recipe.job.model)] if recipe.job.model else [])
+    for i, path in enumerate(files):
+        stat = path.stat()
+        print_[f"file{i}"] = f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns}"
+    if recipe.script:
+        print_["script"] = hashlib.sha256(recipe.job.input.read_bytes()).hexdigest()
+        print_["args"] = json.dumps(recipe.args)
+    return print_
+
+
+def _timing(prepared: Prepared) -> Timing | TimestampTiming:
+    source = prepared.source.num_frames
+    if prepared.timestamps is not None:
+        return TimestampTiming.from_timestamps(prepared.timestamps, source, prepared.fps)
+    return Timing(source, prepared.factor)
+
+
+def _plan(recipe: Recipe, prepared: Prepared, settings: WorkerSettings, workers: int) -> list[Chunk]:
+    """Chunks at scene cuts (the filter's own test, when the job looks for cuts) or every chunk_seconds."""
+    total, source = prepared.clip.num_frames, prepared.source.num_frames
+    cuts = find_cuts(to_rgb(prepared.source, prepared.colour)) if recipe.job.sc and not recipe.script else []
+    target = chunk_target(settings.chunk_seconds, prepared.fps, source, total, workers)
+    timing = _timing(prepared)
+    return plan_chunks(source_edges(source, target, cuts), lambda i: first_output_at(timing, i), total)
+
+
+class _WorkFolder:
+    """The work folder of a chunked run: locked while the run lasts, its plan in ``plan.json``."""
+
+    def __init__(self, output: Path) -> None:
+        self.path = work_folder(output)
+        self.output = output
+        self._lock: int | None = None
+
+    def __enter__(self) -> _WorkFolder:
+        self.path.mkdir(exist_ok=True)
+        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise JobError(
+                    f"another run is writing {self.output} (its chunks are in {self.path}); wait for it or stop it"
+                ) from None
+        self._lock = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+
+    def load_plan(self, fingerprint: Mapping[str, str]) -> list[Chunk] | None:
+        """The chunks of the run this folder holds, when it ran this same job; JobError when another job."""
+        try:
+            plan = json.loads((self.path / "plan.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if plan.get("version") != _PLAN_VERSION or plan.get("job") != dict(fingerprint):
+            raise JobError(
+                f"{self.path} holds chunks of another job (other options or input files): run without --resume "
+                "to start afresh (it is then emptied)"
+            )
+        return [Chunk(i, start, end) for i, (start, end) in enumerate(plan["chunks"])]
+
+    def start_afresh(self, fingerprint: Mapping[str, str], chunks: Sequence[Chunk]) -> None:
+        """Empty the folder (it holds only this program's files) and write the new plan."""
+        for entry in self.path.iterdir():
+            if entry.name != "lock":
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        plan = {"version": _PLAN_VERSION, "job": dict(fingerprint), "chunks": [[c.start, c.end] for c in chunks]}
+        atomic_write(self.path / "plan.json", lambda tmp: tmp.write_text(json.dumps(plan, indent=1)))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _complete(ffprobe: str, segment: Path, chunk: Chunk, fps: Fraction) -> bool:
+    """Whether ``segment`` opens without an error and holds exactly the chunk's frames."""
+    if not segment.is_file():
+        return False
+    try:
+        _check_encoded(ffprobe, segment, segment, chunk.frames, fps)
+    except JobError:
+        return False
+    return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes, when nothing listens at a host:port address (ray.init retries long)."""
+    if address in ("auto", "local"):
+        return
+    host_port = address.removeprefix("ray://")
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise JobError(
+            f"bad Ray address {address!r}: give HOST:PORT as `ray start --head` prints it (e.g. 10.0.0.5:6379)"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise JobError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; start its head with "
+            "`ray start --head` and give the address it prints"
+        ) from None
+
+
+@contextlib.contextmanager
+def _ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Iterator[None]:
+    """A Ray session for the job: the one already started in this process, the cluster at the address, or a
+    local one sized for the workers; what this function started, it shuts down."""
+    if ray.is_initialized():
+        yield
+        return
+    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+    if settings.address is not None:
+        _check_reachable(settings.address)
+        try:
+            ray.init(address=settings.address, **quiet)
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... for one cause
+            raise JobError(f"cannot join the Ray cluster at {settings.address}: {_first_line(exc)}") from None
+    else:
+        ray.init(num_cpus=(settings.workers or 1) * threads, include_dashboard=False, **quiet)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _chunk_error(ray: ModuleType, exc: BaseException, chunk: Chunk, retries: int) -> str:
+    """Why a chunk failed, in one line: the worker's own JobError, or how its worker died."""
+    errors = ray.exceptions
+    if isinstance(exc, errors.RayTaskError):
+        cause = exc.cause
+        if isinstance(cause, JobError):
+            return str(cause)
+        return f"{type(cause).__name__}: {_first_line(cause)}" if cause is not None else _first_line(exc)
+    if isinstance(exc, (errors.WorkerCrashedError, errors.NodeDiedError, errors.OutOfMemoryError)):
+        return f"its worker died {retries + 1} times (Ray retried it {retries} times; the last: {_first_line(exc)})"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _resources(ray: ModuleType, settings: WorkerSettings, job: Job, threads: int) -> tuple[int, int, int]:
+    """(CPUs, GPUs) per task and how many tasks run at once."""
+    gpus_there = int(ray.cluster_resources().get("GPU", 0))
+    if job.device_index is not None and job.device_index >= 0 and gpus_there == 0:
+        raise JobError("--device asks for CUDA, but the Ray cluster has no GPUs; use --device cpu")
+    if job.device_index != -1 and gpus_there > 0:
+        capacity = gpus_there
+        gpus = 1
+    else:
+        capacity = max(1, int(ray.cluster_resources().get("CPU", threads)) // threads)
+        gpus = 0
+    return threads, gpus, min(capacity, settings.workers or capacity)
+
+
+def run_chunked(
+    recipe: Recipe, settings: WorkerSettings, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)
+) -> ChunkedSummary:
+    """Run ``recipe`` in chunks on Ray workers; JobError (one line) for anything the user can fix."""
+    ray = _import_ray()
+    job = recipe.job
+    _check_paths(job)
+    if job.ffmpeg is None:
+        raise JobError("--workers encodes segments and joins them with ffmpeg, which is not installed here")
+    if job.output.suffix.lower() == ".y4m":
+        raise JobError("--workers joins encoded segments: name the output .mkv (--codec ffv1 is lossless) or .mp4")
+    started = time.perf_counter()
+    local_threads = settings.threads or max(1, (os.cpu_count() or 1) // (settings.workers or 1))
+    threads = settings.threads or (1 if settings.address else local_threads)
+    prepared = recipe.build(log)
+    ffprobe = _ffprobe(job.ffmpeg)
+    fingerprint = _fingerprint(recipe)
+    with _WorkFolder(job.output) as work, _ray_session(ray, settings, threads):
+        num_cpus, num_gpus, workers = _resources(ray, settings, job, threads)
+        chunks = work.load_plan(fingerprint) if settings.resume else None
+        if chunks is None:
+            chunks = _plan(recipe, prepared, settings, workers)
+            work.start_afresh(fingerprint, chunks)
+        suffix = _segment_suffix(job.output)
+        todo = [c for c in chunks if not _complete(ffprobe, _segment(work.path, c, suffix), c, prepared.fps)]
+        task_job = replace(job, device_index=None if num_gpus else -1)  # a GPU task sees only its own GPU
+        remote = ray.remote(_render_chunk).options(
+            num_cpus=num_cpus, num_gpus=num_gpus, max_retries=settings.retries, retry_exceptions=False
+        )
+        progress = ray.remote(num_cpus=0)(_Progress).remote()
+        update, close = _progress_bar(job, sum(c.frames for c in todo))
+        render_started = time.perf_counter()
+        done: dict[int, ChunkDone] = {}
+        starts: dict[int, int] = {}
+        running: dict[Any, Chunk] = {}
+        queue = longest_first(todo)
+        try:
+            while queue or running:
+                while queue and len(running) < workers:
+                    chunk = queue.pop(0)
+                    segment = _segment(work.path, chunk, suffix)
+                    running[remote.remote(replace(recipe, job=task_job), chunk, segment, threads, progress)] = chunk
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_SECONDS)
+                for ref in ready:
+                    chunk = running.pop(ref)
+                    try:
+                        done[chunk.index] = ray.get(ref)
+                    except Exception as exc:
+                        kept = len(chunks) - len(todo) + len(done)
+                        raise JobError(
+                            f"{chunk.label()} failed: {_chunk_error(ray, exc, chunk, settings.retries)} "
+                            f"(nothing was written to {job.output}; the {kept} finished chunks are kept in "
+                            f"{work.path} for --resume)"
+                        ) from None
+                    if not _complete(ffprobe, _segment(work.path, chunk, suffix), chunk, prepared.fps):
+                        raise JobError(
+                            f"{chunk.label()}: its segment is missing or incomplete here; on several machines "
+                            f"{work.path} must be on storage every machine shares, at the same path"
+                        )
+                reports, starts = ray.get(progress.snapshot.remote())
+                finished = sum(c.frames for c in todo if c.index in done)
+                update(finished + sum(n for i, n in reports.items() if i not in done), 0)
+        except BaseException as exc:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            if isinstance(exc, KeyboardInterrupt):
+                finished = len(chunks) - len(todo) + len(done)
+                log(f"interrupted: {finished} of {len(chunks)} chunks are finished in {work.path}; --resume keeps them")
+            raise
+        finally:
+            close()
+        render_seconds = time.perf_counter() - render_started
+        audio = _join(recipe, prepared, [_segment(work.path, c, suffix) for c in chunks], chunks, work.path)
+    work.remove()
+    source = prepared.source
+    summary = Summary(
+        source.num_frames,
+        prepared.in_fps,
+        prepared.clip.num_frames,
+        prepared.fps,
+        job.output,
+        time.perf_counter() - started,
+        audio,
+        prepared.timestamps is not None,
+    )
+    retried = sum(max(0, n - 1) for n in starts.values())
+    work_seconds = sum(d.seconds for d in done.values())
+    return ChunkedSummary(summary, len(chunks), workers, len(chunks) - len(todo), retried, work_seconds, render_seconds)
+
+
+def _join(recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: Sequence[Chunk], work: Path) -> str:
+    """Concatenate the segments in order without re-encoding, add the audio, write the output atomically."""
+    job = recipe.job
+    assert job.ffmpeg is not None
+    headers = {_codec_header(_ffprobe(job.ffmpeg), s) for s in segments}
+    if len(headers) > 1:
+        raise JobError(
+            f"the segments in {work} were encoded with different encoder settings and cannot be joined "
+            "without re-encoding: use the same ffmpeg on every machine"
+        )
+    lines = ["ffconcat version 1.0"]
+    for segment, duration in zip(segments, concat_durations_us(chunks, prepared.fps), strict=True):
+        lines += [f"file '{segment.name}'", f"duration {duration}us"]
+    listing = work / "concat.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    audio_codec = None if recipe.script else _probe_audio(job.ffmpeg, job.input)
+    video = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    return encode_file(job, prepared, video, job.output, audio_codec=audio_codec, frames=prepared.clip.num_frames)
+
+
+def _codec_header(ffprobe: str, segment: Path) -> str:
+    """A hash of the segment's codec parameters (SPS/PPS, ...): concatenation keeps only the first's."""
+    cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_data_hash", "sha256"]
+    cmd += ["-show_entries", "stream=codec_name,width,height,pix_fmt,extradata_hash", "-of", "json", str(segment)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
