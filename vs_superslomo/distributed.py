@@ -253,6 +253,7 @@ class _Progress:
 def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, progress: Any) -> ChunkDone:
     """Build the job's whole graph and encode output frames ``chunk.start`` to ``chunk.end - 1`` to
     ``segment`` (atomically, read back). Runs in a Ray worker."""
+    import ray
     import torch
     import vapoursynth as vs
 
@@ -262,7 +263,8 @@ def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, pro
     vs.core.num_threads = threads
     vs.core.max_cache_size = min(vs.core.max_cache_size, RENDER_VS_CACHE_MB)  # an in-order render, as run_job's
     host = socket.gethostname()
-    progress.started.remote(chunk.index)
+    # Waited for: a worker killed right after this still counts as a try (the call would be lost unsent).
+    ray.get(progress.started.remote(chunk.index))
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise JobError(f"ffmpeg is not installed on the worker machine {host}: install it on every machine")
@@ -360,13 +362,18 @@ class _WorkFolder:
             )
         return [Chunk(i, start, end) for i, (start, end) in enumerate(plan["chunks"])]
 
-    def start_afresh(self, fingerprint: Mapping[str, str], chunks: Sequence[Chunk]) -> None:
-        """Empty the folder (it holds only this program's files) and write the new plan."""
+    def start_afresh(self, fingerprint: Mapping[str, str], chunks: Sequence[Chunk]) -> int:
+        """Empty the folder (it holds only this program's files), write the new plan; return how many
+        finished segments of an earlier run were discarded."""
+        discarded = len(list(self.path.glob("chunk-*")))
         for entry in self.path.iterdir():
-            if entry.name != "lock":
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif entry.name != "lock":
+                entry.unlink()
         plan = {"version": _PLAN_VERSION, "job": dict(fingerprint), "chunks": [[c.start, c.end] for c in chunks]}
         atomic_write(self.path / "plan.json", lambda tmp: tmp.write_text(json.dumps(plan, indent=1)))
+        return discarded
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -406,12 +413,13 @@ def _check_reachable(address: str) -> None:
 def _ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Iterator[None]:
     """A Ray session for the job: the one already started in this process, the cluster at the address, or a
     local one sized for the workers; what this function started, it shuts down."""
+    if settings.address is not None:
+        _check_reachable(settings.address)  # also when this process has a session: the address was asked for
     if ray.is_initialized():
         yield
         return
     quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if settings.address is not None:
-        _check_reachable(settings.address)
         try:
             ray.init(address=settings.address, **quiet)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... for one cause
@@ -429,7 +437,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _chunk_error(ray: ModuleType, exc: BaseException, chunk: Chunk, retries: int) -> str:
+def _chunk_error(ray: ModuleType, exc: BaseException, retries: int) -> str:
     """Why a chunk failed, in one line: the worker's own JobError, or how its worker died."""
     errors = ray.exceptions
     if isinstance(exc, errors.RayTaskError):
@@ -437,8 +445,11 @@ def _chunk_error(ray: ModuleType, exc: BaseException, chunk: Chunk, retries: int
         if isinstance(cause, JobError):
             return str(cause)
         return f"{type(cause).__name__}: {_first_line(cause)}" if cause is not None else _first_line(exc)
-    if isinstance(exc, (errors.WorkerCrashedError, errors.NodeDiedError, errors.OutOfMemoryError)):
-        return f"its worker died {retries + 1} times (Ray retried it {retries} times; the last: {_first_line(exc)})"
+    runs = "once (--retries 0)" if retries == 0 else f"{retries + 1} times (--retries {retries})"
+    if isinstance(exc, errors.OutOfMemoryError):
+        return f"Ray stopped its worker for lack of memory each time it ran, {runs}; give fewer workers"
+    if isinstance(exc, (errors.WorkerCrashedError, errors.NodeDiedError)):
+        return f"its worker died each time it ran, {runs}; Ray's worker logs may say why"
     return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
@@ -473,12 +484,16 @@ def run_chunked(
     prepared = recipe.build(log)
     ffprobe = _ffprobe(job.ffmpeg)
     fingerprint = _fingerprint(recipe)
-    with _WorkFolder(job.output) as work, _ray_session(ray, settings, threads):
+    with _ray_session(ray, settings, threads), _WorkFolder(job.output) as work:
         num_cpus, num_gpus, workers = _resources(ray, settings, job, threads)
         chunks = work.load_plan(fingerprint) if settings.resume else None
         if chunks is None:
             chunks = _plan(recipe, prepared, settings, workers)
-            work.start_afresh(fingerprint, chunks)
+            if discarded := work.start_afresh(fingerprint, chunks):
+                log(
+                    f"starting afresh: {discarded} finished chunks of an earlier run were discarded "
+                    "(--resume keeps them)"
+                )
         suffix = _segment_suffix(job.output)
         todo = [c for c in chunks if not _complete(ffprobe, _segment(work.path, c, suffix), c, prepared.fps)]
         task_job = replace(job, device_index=None if num_gpus else -1)  # a GPU task sees only its own GPU
@@ -506,9 +521,9 @@ def run_chunked(
                     except Exception as exc:
                         kept = len(chunks) - len(todo) + len(done)
                         raise JobError(
-                            f"{chunk.label()} failed: {_chunk_error(ray, exc, chunk, settings.retries)} "
-                            f"(nothing was written to {job.output}; the {kept} finished chunks are kept in "
-                            f"{work.path} for --resume)"
+                            f"{chunk.label()} failed: {_chunk_error(ray, exc, settings.retries)}. Nothing was "
+                            f"written to {job.output}; {work.path} keeps the plan and {kept} finished chunks "
+                            "for --resume"
                         ) from None
                     if not _complete(ffprobe, _segment(work.path, chunk, suffix), chunk, prepared.fps):
                         raise JobError(
