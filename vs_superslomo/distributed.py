@@ -125,6 +125,9 @@ class ChunkedSummary:
     chunk_seconds: float  # the chunks' own render times, added up
     render_seconds: float  # wall time from the first chunk handed out to the last one done
 
+    # The speed-up is the chunk time over the wall time: what one worker would take if each chunk ran as
+    # fast alone. Workers that share cores each run slower, so there it overstates (README: measured).
+
     def line(self, input_name: str) -> str:
         done = self.chunks - self.reused
         speed = f"{self.chunk_seconds / self.render_seconds:.2f}x" if self.render_seconds > 0 and done else "n/a"
@@ -132,7 +135,7 @@ class ChunkedSummary:
         return (
             f"{self.summary.line(input_name)}; {self.chunks} chunks on {self.workers} workers"
             f"{' (' + ', '.join(notes) + ')' if notes else ''}: {self.chunk_seconds:.1f} s of chunk work in "
-            f"{self.render_seconds:.1f} s, speed-up {speed} over one worker"
+            f"{self.render_seconds:.1f} s, speed-up {speed} over one worker (less where workers share cores)"
         )
 
 
