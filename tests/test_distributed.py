@@ -34,9 +34,10 @@ pytestmark = pytest.mark.skipif(
     reason="needs ffmpeg and ffprobe (and Linux's /proc/locks to find a worker to kill)",
 )
 ROOT = Path(__file__).resolve().parent.parent
-# The job every test runs: 3x with held frames (--dedup) and a scene cut, chunks of ~3 source frames.
+# The job every test runs: 3x with held frames (--dedup) and a scene cut between source frames 11 and 12.
+# Chunks of 0.5 s (5 source frames) start at source frames 5 (a held frame), 12 (the cut) and 17.
 JOB = ["--factor", "3", "--dedup", "--codec", "ffv1"]
-CHUNKED = ["--workers", "2", "--threads-per-worker", "1", "--chunk-seconds", "0.3"]
+CHUNKED = ["--workers", "2", "--threads-per-worker", "1", "--chunk-seconds", "0.5"]
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,9 @@ def test_a_chunk_whose_worker_always_dies_fails_in_one_line(
     finally:
         stop.set()
         killer.join()
-    assert killed and status == 1 and stdout == ""
+    assert killed and status == 1
+    # stdout holds no summary; only Ray's own notice of the dead worker, which its driver prints there
+    assert all("(raylet)" in line for line in stdout.splitlines()), stdout
     assert len(err.strip().splitlines()) == 1, err
     assert re.search(r"chunk \d+ \(output frames \d+-\d+\) failed: its worker died each time it ran, once", err)
     assert "--resume" in err

@@ -545,6 +545,7 @@ def run_chunked(
             raise
         finally:
             close()
+            ray.kill(progress)  # in a session that outlives the job (a cluster's), nothing of it stays
         render_seconds = time.perf_counter() - render_started
         audio = _join(recipe, prepared, [_segment(work.path, c, suffix) for c in chunks], chunks, work.path)
     work.remove()
