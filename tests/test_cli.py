@@ -412,7 +412,7 @@ def test_ctrl_c_whose_interrupt_vapoursynth_swallows_still_stops_the_job(
     # Python code runs inside VapourSynth's callbacks while it renders; in a weakref callback an exception is
     # only printed and the render goes on. Simulated: Ctrl-C's handler runs, its KeyboardInterrupt is dropped.
     src = _y4m_input(tmp_path / "in.y4m", frames=20)
-    make_bar = transcode._progress_bar
+    make_bar = transcode.progress_bar
 
     def bar(job: Job, total: int) -> tuple[object, object]:
         update, close = make_bar(job, total)
@@ -427,7 +427,7 @@ def test_ctrl_c_whose_interrupt_vapoursynth_swallows_still_stops_the_job(
 
         return pressed_at_3, close
 
-    monkeypatch.setattr(transcode, "_progress_bar", bar)
+    monkeypatch.setattr(transcode, "progress_bar", bar)
     out = tmp_path / "out.y4m"
     assert main([str(src), "-o", str(out), "--model", weights, "--no-progress"]) == 130
     assert capsys.readouterr().err.startswith("vs-superslomo: interrupted")

@@ -71,7 +71,7 @@ JOB = textwrap.dedent(
     with open(folder / "in.y4m", "wb") as fh:
         vs.core.resize.Bicubic(rgb, format=vs.YUV444P8, matrix_s="709").output(fh, y4m=True)
     marks = {}
-    make_bar = transcode._progress_bar
+    make_bar = transcode.progress_bar
 
     def bar(job, total):
         update, close = make_bar(job, total)
@@ -83,7 +83,7 @@ JOB = textwrap.dedent(
 
         return measured, close
 
-    transcode._progress_bar = bar
+    transcode.progress_bar = bar
     job = transcode.Job(folder / "in.y4m", folder / "out.y4m", model=str(folder / "tiny.safetensors"),
                         factor=transcode.parse_factor("4"), ffmpeg=None, progress=False)
     summary = transcode.run_job(job, log=lambda _: None)

@@ -41,18 +41,18 @@ from .scenechange import find_cuts
 from .script import prepare_script
 from .timing import TimestampTiming, Timing
 from .transcode import (
-    _MP4_LIKE,
+    MP4_LIKE,
     RENDER_VS_CACHE_MB,
     Job,
     Prepared,
     Summary,
-    _check_encoded,
-    _check_paths,
-    _ffprobe,
-    _probe_audio,
-    _progress_bar,
+    check_encoded,
+    check_paths,
     encode_file,
+    ffprobe_beside,
     prepare,
+    probe_audio,
+    progress_bar,
 )
 
 try:
@@ -216,7 +216,7 @@ def _segment_suffix(output: Path) -> str:
     # MP4-like outputs take MP4 segments (the same time scale); others NUT, whose time base is the frame
     # rate itself, where Matroska would round every time to the millisecond.
     suffix = output.suffix.lower()
-    return suffix if suffix in _MP4_LIKE else ".nut"
+    return suffix if suffix in MP4_LIKE else ".nut"
 
 
 def _segment(work: Path, chunk: Chunk, suffix: str) -> Path:
@@ -387,7 +387,7 @@ def _complete(ffprobe: str, segment: Path, chunk: Chunk, fps: Fraction) -> bool:
     if not segment.is_file():
         return False
     try:
-        _check_encoded(ffprobe, segment, segment, chunk.frames, fps)
+        check_encoded(ffprobe, segment, segment, chunk.frames, fps)
     except JobError:
         return False
     return True
@@ -476,7 +476,7 @@ def run_chunked(
     """Run ``recipe`` in chunks on Ray workers; JobError (one line) for anything the user can fix."""
     ray = _import_ray()
     job = recipe.job
-    _check_paths(job)
+    check_paths(job)
     if job.ffmpeg is None:
         raise JobError("--workers encodes segments and joins them with ffmpeg, which is not installed here")
     if job.output.suffix.lower() == ".y4m":
@@ -485,7 +485,7 @@ def run_chunked(
     local_threads = settings.threads or max(1, (os.cpu_count() or 1) // (settings.workers or 1))
     threads = settings.threads or (1 if settings.address else local_threads)
     prepared = recipe.build(log)
-    ffprobe = _ffprobe(job.ffmpeg)
+    ffprobe = ffprobe_beside(job.ffmpeg)
     fingerprint = _fingerprint(recipe)
     with _ray_session(ray, settings, threads), _WorkFolder(job.output) as work:
         num_cpus, num_gpus, workers = _resources(ray, settings, job, threads)
@@ -504,7 +504,7 @@ def run_chunked(
             num_cpus=num_cpus, num_gpus=num_gpus, max_retries=settings.retries, retry_exceptions=False
         )
         progress = ray.remote(num_cpus=0)(_Progress).remote()
-        update, close = _progress_bar(job, sum(c.frames for c in todo))
+        update, close = progress_bar(job, sum(c.frames for c in todo))
         render_started = time.perf_counter()
         done: dict[int, ChunkDone] = {}
         starts: dict[int, int] = {}
@@ -569,7 +569,7 @@ def _join(recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: 
     """Concatenate the segments in order without re-encoding, add the audio, write the output atomically."""
     job = recipe.job
     assert job.ffmpeg is not None
-    headers = {_codec_header(_ffprobe(job.ffmpeg), s) for s in segments}
+    headers = {_codec_header(ffprobe_beside(job.ffmpeg), s) for s in segments}
     if len(headers) > 1:
         raise JobError(
             f"the segments in {work} were encoded with different encoder settings and cannot be joined "
@@ -580,7 +580,7 @@ def _join(recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: 
         lines += [f"file '{segment.name}'", f"duration {duration}us"]
     listing = work / "concat.txt"
     listing.write_text("\n".join(lines) + "\n")
-    audio_codec = None if recipe.script else _probe_audio(job.ffmpeg, job.input)
+    audio_codec = None if recipe.script else probe_audio(job.ffmpeg, job.input)
     video = ["-f", "concat", "-safe", "0", "-i", str(listing)]
     return encode_file(job, prepared, video, job.output, audio_codec=audio_codec, frames=prepared.clip.num_frames)
 

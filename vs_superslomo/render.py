@@ -18,7 +18,7 @@ from pathlib import Path
 from .commandline import Parser, run
 from .distributed import Recipe, add_worker_arguments, run_chunked, worker_settings
 from .errors import JobError
-from .transcode import CODECS, Job, Summary, _check_paths, _progress_bar, encode_file
+from .transcode import CODECS, Job, Summary, check_paths, encode_file, progress_bar
 
 __all__ = ["main"]
 
@@ -55,13 +55,13 @@ def _parser() -> Parser:
 def _render(recipe: Recipe) -> Summary:
     """The script's whole output in this process."""
     job = recipe.job
-    _check_paths(job)
+    check_paths(job)
     if job.ffmpeg is None:
         raise JobError("render encodes with ffmpeg, which is not installed: install it (e.g. apt-get install ffmpeg)")
     started = time.perf_counter()
     prepared = recipe.build(lambda s: print(s, file=sys.stderr))
     clip = prepared.clip
-    update, close = _progress_bar(job, clip.num_frames)
+    update, close = progress_bar(job, clip.num_frames)
     try:
         encode_file(job, prepared, clip, job.output, update)
     finally:

@@ -46,16 +46,24 @@ from .source import open_video
 from .timing import fits_rate
 
 __all__ = [
+    "MP4_LIKE",
+    "RENDER_VS_CACHE_MB",
     "Job",
     "JobError",
     "Prepared",
     "Summary",
     "atempo_chain",
+    "check_encoded",
+    "check_paths",
     "encode_file",
+    "ffprobe_beside",
     "parse_factor",
     "parse_fps",
     "parse_time",
     "prepare",
+    "probe_audio",
+    "progress_bar",
+    "render_cache_mb",
     "run_job",
 ]
 
@@ -70,7 +78,7 @@ _ENCODERS: dict[Codec, list[str]] = {
 }
 # Containers that cannot carry every audio codec; audio that does not fit is re-encoded to AAC.
 _MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
-_MP4_LIKE = {".mp4", ".m4v", ".mov"}
+MP4_LIKE = {".mp4", ".m4v", ".mov"}
 _LOSSLESS_CONTAINERS = {".mkv", ".avi", ".nut"}
 
 
@@ -235,7 +243,7 @@ def _variable_timestamps(job: Job, clip: vs.VideoNode, starts: list[Fraction] | 
         raise JobError(f"{what}; --start/--end need a constant rate: convert it with --fps R first, then cut that")
     # ffmpeg moves the file's start (its earliest stream's) to 0 in the output, audio included: the video's
     # times count from there, so a video that starts after its audio keeps that lead.
-    zero = _start_time(_ffprobe(job.ffmpeg), job.input) if job.ffmpeg is not None else None
+    zero = _start_time(ffprobe_beside(job.ffmpeg), job.input) if job.ffmpeg is not None else None
     return [start - (starts[0] if zero is None else zero) for start in starts]
 
 
@@ -262,14 +270,14 @@ def _trim(clip: vs.VideoNode, start: Fraction | None, end: Fraction | None) -> t
     return clip[first:stop], first
 
 
-def _ffprobe(ffmpeg: str) -> str:
+def ffprobe_beside(ffmpeg: str) -> str:
     """The ffprobe of the same installation: beside ``ffmpeg`` when that is a path, else from PATH."""
     return str(Path(ffmpeg).with_name("ffprobe")) if os.sep in ffmpeg else "ffprobe"
 
 
-def _probe_audio(ffmpeg: str, path: Path) -> str | None:
+def probe_audio(ffmpeg: str, path: Path) -> str | None:
     """The codec name of the input's first audio stream, or None when it has none."""
-    cmd = [_ffprobe(ffmpeg), "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name"]
+    cmd = [ffprobe_beside(ffmpeg), "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name"]
     cmd += ["-of", "csv=p=0"]
     try:
         out = subprocess.run([*cmd, str(path)], capture_output=True, text=True, timeout=60)
@@ -327,7 +335,7 @@ def _ffmpeg_command(
             elif span.first or job.end is not None:
                 audio_args += ["-c:a", "aac", "-b:a", "192k"]  # a copy could only cut at packet edges
                 audio = f"trimmed and re-encoded {audio_codec} -> AAC"
-            elif job.output.suffix.lower() in _MP4_LIKE and audio_codec not in _MP4_AUDIO:
+            elif job.output.suffix.lower() in MP4_LIKE and audio_codec not in _MP4_AUDIO:
                 audio_args += ["-c:a", "aac", "-b:a", "192k"]
                 audio = f"re-encoded {audio_codec} -> AAC ({job.output.suffix} cannot hold {audio_codec})"
             else:
@@ -336,7 +344,7 @@ def _ffmpeg_command(
     codec = list(_ENCODERS[job.codec]) if video is None else ["-c:v", "copy"]
     if job.codec != "ffv1" and video is None:
         codec += ["-crf", str(job.crf if job.crf is not None else DEFAULT_CRF[job.codec])]
-    if job.codec == "x265" and job.output.suffix.lower() in _MP4_LIKE:
+    if job.codec == "x265" and job.output.suffix.lower() in MP4_LIKE:
         codec += ["-tag:v", "hvc1"]  # plays in more players than the default hev1
     cmd += ["-map", "0:v:0", *audio_args, *codec, *_colour_args(colour), str(tmp)]
     return cmd, audio
@@ -404,7 +412,7 @@ def render_cache_mb(width: int, height: int, factor: Fraction, threads: int) -> 
     return max(1, min(1024, math.ceil((threads + 1) * math.ceil(factor) * frame_mib)))
 
 
-def _check_paths(job: Job) -> None:
+def check_paths(job: Job) -> None:
     if job.output.exists() and not job.overwrite:
         raise JobError(f"output {job.output} exists; pass --overwrite to replace it")
     if job.input.resolve() == job.output.resolve():
@@ -427,7 +435,7 @@ def _check_paths(job: Job) -> None:
         raise JobError(f"ffv1 needs a .mkv, .avi or .nut output, not {job.output.suffix or 'no extension'}")
 
 
-def _progress_bar(job: Job, total: int) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+def progress_bar(job: Job, total: int) -> tuple[Callable[[int, int], None], Callable[[], None]]:
     from tqdm import tqdm
 
     disable = None if job.progress is None else not job.progress
@@ -526,7 +534,7 @@ def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
 
 
 def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
-    _check_paths(job)
+    check_paths(job)
     started = time.perf_counter()
     prepared = prepare(job, log)
     src, out, out_fps = prepared.source, prepared.clip, prepared.fps
@@ -537,7 +545,7 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
         if output.exists() and not job.overwrite:
             raise JobError(f"ffmpeg is not installed and the fallback output {output} exists; pass --overwrite")
         log(f"ffmpeg not found: writing lossless {output} instead (no audio)")
-    update, close = _progress_bar(job, out.num_frames)
+    update, close = progress_bar(job, out.num_frames)
     audio = "none (y4m carries no audio)"
 
     def write_y4m(tmp: Path) -> None:
@@ -551,7 +559,7 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
         if output.suffix.lower() == ".y4m":
             _atomic(output, write_y4m)
         else:
-            audio = encode_file(job, prepared, out, output, update, _probe_audio(job.ffmpeg or "ffmpeg", job.input))
+            audio = encode_file(job, prepared, out, output, update, probe_audio(job.ffmpeg or "ffmpeg", job.input))
     finally:
         close()
     if output != job.output:
@@ -598,7 +606,7 @@ def encode_file(
             replace(job, output=output), tmp, prepared.colour, audio_codec, prepared.span, options
         )
         _encode(cmd, clip, update, tmp, output)
-        _check_encoded(_ffprobe(job.ffmpeg or "ffmpeg"), tmp, output, count, prepared.fps)
+        check_encoded(ffprobe_beside(job.ffmpeg or "ffmpeg"), tmp, output, count, prepared.fps)
 
     _atomic(output, write)
     return audio
@@ -632,7 +640,7 @@ def _encode(
 
     ffmpeg 5.1 exits 0 when writing the trailer fails on a full disk, so a line about writing the output
     fails the job whatever the exit status. Complaints about an input (a damaged file whose audio is
-    taken along) do not: the file is read back afterwards (:func:`_check_encoded`).
+    taken along) do not: the file is read back afterwards (:func:`check_encoded`).
     """
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stderr is not None
@@ -697,7 +705,7 @@ def _check_input(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str
     which VapourSynth (like x264 and x265) holds only at even sizes, loses its last row or column.
     """
     try:
-        stream = _video_stream(_probe_video(_ffprobe(ffmpeg), path, count=False).stdout)
+        stream = _video_stream(_probe_video(ffprobe_beside(ffmpeg), path, count=False).stdout)
     except (OSError, subprocess.TimeoutExpired):
         return
     width, height = stream.get("width"), stream.get("height")
@@ -718,7 +726,7 @@ def _check_input(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str
         )
 
 
-def _check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Fraction) -> None:
+def check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Fraction) -> None:
     """Read the encoded file back before it takes the output's name: the container must open without an
     error and hold ``frames`` video frames lasting ``frames / fps`` (within a frame); else JobError."""
     try:
