@@ -66,8 +66,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "openvino": ("openvino", "onnxscript"),
 }
 # The default on the CPU: the first installed of these. Measured on this project's 2-core CPU (README, Speed;
-# make bench, one run): the filter at 448×256 8× with the full network ran 1.69× the reference loop on
-# OpenVINO, 1.53× on onnxruntime, 1.29× with compile, 1.03× on torch; OpenVINO also used the least CPU time
+# make bench, one run): the filter at 448×256 8× with the full network ran 1.77× the reference loop on
+# OpenVINO, 1.67× on onnxruntime, 1.38× with compile, 1.09× on torch; OpenVINO also used the least CPU time
 # per frame, there and in single-threaded runs of the U-Net alone. ``compile`` is never the default: its
 # first frames wait for the compiler (up to a minute per frame size; it needs a C++ compiler on the CPU).
 _CPU_PREFERENCE: tuple[Backend, ...] = ("openvino", "onnxruntime")
