@@ -30,12 +30,16 @@ demo: $(STAMP)
 	$(VENV)/bin/vs-superslomo examples/bbb_640x360.mp4 -o build/demo/bbb_50fps.mp4 --overwrite
 	@ls build/demo/bbb_50fps.* | sed 's/^/demo output: /'
 
-# Speed and memory on this machine: the filter end to end, the network alone, the reference loop; then
-# the default weights' size at 640x360 with each flow source (the flow net, or OpenCV DIS).
+# Speed and memory on this machine: the filter end to end and the network alone on every installed backend
+# (torch, compile, onnxruntime, openvino), and the reference loop, in one run each: the full network at
+# 448x256 8x, and the default weights at 640x360 2x; then the default weights' size on PyTorch eager with
+# each flow source (the flow net, or OpenCV DIS).
 bench: $(STAMP)
 	$(PY) -m vs_superslomo bench --size 448x256 --factor 8 --width 1 --pairs 3 --reps 3 --json build/bench.json
+	$(PY) -m vs_superslomo bench --size 640x360 --factor 2 --model default --pairs 6 --reps 3 \
+		--json build/bench-default.json
 	$(PY) -m vs_superslomo bench --size 640x360 --factor 2 8 --width 0.25 --flow net dis --pairs 3 --reps 3 \
-		--json build/bench-flow.json
+		--backend torch --json build/bench-flow.json
 
 clean:
 	rm -rf build

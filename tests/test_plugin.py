@@ -7,6 +7,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from fractions import Fraction
 
@@ -141,10 +142,12 @@ class CountingModel(SuperSloMo):
         self.flows = 0
         self._count_lock = threading.Lock()
 
-    def compute_flow(self, i0: torch.Tensor, i1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute_flow(
+        self, i0: torch.Tensor, i1: torch.Tensor, flow_net: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         with self._count_lock:
             self.flows += 1
-        return super().compute_flow(i0, i1)
+        return super().compute_flow(i0, i1, flow_net)
 
 
 def all_frames(out: vs.VideoNode, order: list[int], concurrent: bool) -> dict[int, np.ndarray]:

@@ -9,6 +9,11 @@ Three ways to produce the same output frames of a clip, timed in one run with al
 - ``reference``: flow once per pair, then one plain forward per t at batch 1, as the original converter
   does (the engine also computes the t-independent part of the interpolation net once per pair).
 
+``e2e`` and ``network`` run on each backend asked for (default: every installed one, see
+:mod:`vs_superslomo.backends`), all in the same run, their repetitions alternating with the others';
+``reference`` is PyTorch eager. A backend's first call (an ONNX export or a compile, unless cached) is
+the untimed warm-up, reported on its own.
+
 Throughput is output frames per second (copies of source frames included, as a user counts them).
 Peak host memory is sampled from /proc while each method runs; peak CUDA memory comes from torch.
 """
@@ -16,6 +21,7 @@ Peak host memory is sampled from /proc while each method runs; peak CUDA memory 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -31,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .backends import BACKENDS, available_backends
 from .commandline import Parser, add_device, device_index, run
 from .engine import Interpolator, select_device
 from .files import atomic_write
@@ -40,8 +47,9 @@ from .network import SuperSloMo
 from .plugin import superslomo
 from .scenechange import DEFAULT_SC_THRESHOLD, luma
 from .timing import Timing
+from .weights import load_model
 
-__all__ = ["RESOLUTIONS", "BenchResult", "main", "moving_texture", "run_bench"]
+__all__ = ["RESOLUTIONS", "BenchResult", "main", "moving_texture", "parse_size", "run_bench"]
 
 RESOLUTIONS = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 METHODS = ("e2e", "network", "reference")
@@ -108,6 +116,7 @@ class BenchResult:
     factor: int
     net_width: float
     flow: str
+    backend: str
     device: str
     precision: str
     pairs: int
@@ -117,6 +126,7 @@ class BenchResult:
     fps: dict[str, float]
     peak_host_mib: dict[str, float]
     peak_cuda_mib: dict[str, float]
+    first_e2e_seconds: float  # the untimed warm-up run: includes an ONNX export or a compile when not cached
 
     @property
     def e2e_vs_network(self) -> float:
@@ -143,40 +153,57 @@ def run_bench(
     reps: int = 3,
     batch_size: int | None = None,
     seed: int = 0,
-    flow: FlowSource = "net",
-) -> BenchResult:
-    """Time the three methods on ``pairs`` source pairs of random-weight frames of ``size`` (w, h), with
-    motion from the flow net or from DIS (``flow``)."""
+    flow: FlowSource | None = None,
+    backends: Sequence[str] = ("torch",),
+    model: SuperSloMo | None = None,
+) -> list[BenchResult]:
+    """Time the filter and the network alone on each of ``backends``, and the reference loop, on ``pairs`` source
+    pairs of frames of ``size`` (w, h); one result per backend, all from one run of alternating repetitions.
+
+    ``model`` None: random weights of ``width``. ``flow``: the flow net or DIS (None: what the weights say).
+    """
     device = select_device(device_index)
     torch.manual_seed(seed)
-    model = SuperSloMo(width=width).eval()
+    model = SuperSloMo(width=width).eval() if model is None else model.eval()
+    motion: FlowSource = model.flow_source if flow is None else flow
     frames = moving_texture(pairs + 1, size[1], size[0], seed=seed)
     if max(float(np.abs(luma(b) - luma(a)).mean()) for a, b in itertools.pairwise(frames)) > DEFAULT_SC_THRESHOLD:
         raise RuntimeError("bench frames look like a scene cut: the filter would skip them")  # never measure that
     clip = clip_from_arrays(frames, fps=(25, 1))
     timing = Timing(len(frames), Fraction(factor))
-    engine = Interpolator(model, device, fp16=fp16, batch_size=batch_size, flow=flow)
-    uploaded = [engine.upload(frames[i], frames[i + 1]) for i in range(pairs)]
+    engines = {
+        b: Interpolator(model, device, fp16=fp16, batch_size=batch_size, flow=motion, backend=b)
+        for b in dict.fromkeys(["torch", *backends])
+    }
+    eager = engines["torch"]
+    uploaded = [eager.upload(frames[i], frames[i + 1]) for i in range(pairs)]
 
     def flows(i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        return engine.flows(frames[i], frames[i + 1])
+        return eager.flows(frames[i], frames[i + 1])
 
     times = [[float(t) for t in timing.pair_times(i)] for i in range(pairs)]
 
-    def e2e() -> None:
+    def e2e(backend: str) -> None:
         # A fresh filter each time: nothing may come from an earlier repetition's cache.
         out = superslomo(
-            clip, factor, model=model, device_index=device_index, fp16=fp16, batch_size=batch_size, flow=flow
+            clip,
+            factor,
+            model=model,
+            device_index=device_index,
+            fp16=fp16,
+            batch_size=batch_size,
+            flow=motion,
+            backend=backend,
         )
         with open(os.devnull, "wb") as sink:
             out.output(sink)
 
-    def network() -> None:
+    def network(backend: str) -> None:
         for i, ((x0, x1), ts) in enumerate(zip(uploaded, times, strict=True)):
-            engine.forward_pair(x0, x1, ts, flows=flows(i))
+            engines[backend].forward_pair(x0, x1, ts, flows=flows(i))
 
     def reference() -> None:
-        with engine.inference():
+        with eager.inference():
             for i, ((x0, x1), ts) in enumerate(zip(uploaded, times, strict=True)):
                 i0, i1 = model.normalize(x0), model.normalize(x1)
                 f01, f10 = flows(i) or model.compute_flow(i0, i1)
@@ -184,88 +211,119 @@ def run_bench(
                     frame = model.synthesize(i0, i1, f01, f10, torch.tensor([t], device=device))
                     (frame.float() + model.mean).clamp(0, 1)
 
-    runs: dict[str, Callable[[], None]] = {"e2e": e2e, "network": network, "reference": reference}
-    seconds: dict[str, list[float]] = {m: [] for m in METHODS}
-    cpu: dict[str, list[float]] = {m: [] for m in METHODS}
-    host: dict[str, float] = dict.fromkeys(METHODS, 0.0)
-    cuda: dict[str, float] = dict.fromkeys(METHODS, 0.0)
+    runs: dict[str, Callable[[], None]] = {"reference": reference}
+    for backend in backends:
+        runs[f"e2e:{backend}"] = functools.partial(e2e, backend)
+        runs[f"network:{backend}"] = functools.partial(network, backend)
+    names = list(runs)
+    seconds: dict[str, list[float]] = {m: [] for m in names}
+    cpu: dict[str, list[float]] = {m: [] for m in names}
+    host: dict[str, float] = dict.fromkeys(names, 0.0)
+    cuda: dict[str, float] = dict.fromkeys(names, 0.0)
+    first: dict[str, float] = {}
     sampler = _PeakRSS()
-    for method in METHODS:  # warm-up: first-call allocations and cuDNN autotuning are not timed
-        runs[method]()
+    for name in names:  # warm-up: first-call allocations, exports, compiles and cuDNN autotuning are not timed
+        start = time.perf_counter()
+        runs[name]()
+        first[name] = time.perf_counter() - start
     for rep in range(reps):
-        order = METHODS[rep % 3 :] + METHODS[: rep % 3]  # alternate who runs first
-        for method in order:
+        order = names[rep % len(names) :] + names[: rep % len(names)]  # alternate who runs first
+        for name in order:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             _sync(device)
             with sampler.watch():
                 start, cpu_start = time.perf_counter(), time.process_time()
-                runs[method]()
+                runs[name]()
                 _sync(device)
-                seconds[method].append(time.perf_counter() - start)
-                cpu[method].append(time.process_time() - cpu_start)
-            host[method] = max(host[method], sampler.peak / 2**20)
+                seconds[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - cpu_start)
+            host[name] = max(host[name], sampler.peak / 2**20)
             if device.type == "cuda":
-                cuda[method] = max(cuda[method], torch.cuda.max_memory_allocated(device) / 2**20)
+                cuda[name] = max(cuda[name], torch.cuda.max_memory_allocated(device) / 2**20)
+
+    def of(backend: str, values: dict[str, float]) -> dict[str, float]:
+        return {m: values["reference" if m == "reference" else f"{m}:{backend}"] for m in METHODS}
+
     median = {m: statistics.median(v) for m, v in seconds.items()}
-    return BenchResult(
-        width_px=size[0],
-        height_px=size[1],
-        factor=factor,
-        net_width=width,
-        flow=flow,
-        device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        precision="fp16" if engine.fp16 else "fp32",
-        pairs=pairs,
-        output_frames=timing.num_output,
-        seconds=median,
-        cpu_seconds={m: statistics.median(v) for m, v in cpu.items()},
-        fps={m: timing.num_output / s for m, s in median.items()},
-        peak_host_mib=host,
-        peak_cuda_mib=cuda,
-    )
+    cpu_median = {m: statistics.median(v) for m, v in cpu.items()}
+    return [
+        BenchResult(
+            width_px=size[0],
+            height_px=size[1],
+            factor=factor,
+            net_width=model.width,
+            flow=motion,
+            backend=backend,
+            device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            precision="fp16" if eager.fp16 else "fp32",
+            pairs=pairs,
+            output_frames=timing.num_output,
+            seconds=of(backend, median),
+            cpu_seconds=of(backend, cpu_median),
+            fps={m: timing.num_output / s for m, s in of(backend, median).items()},
+            peak_host_mib=of(backend, host),
+            peak_cuda_mib=of(backend, cuda),
+            first_e2e_seconds=first[f"e2e:{backend}"],
+        )
+        for backend in backends
+    ]
 
 
 def table(results: Sequence[BenchResult]) -> str:
     """A Markdown table of results."""
     head = (
-        "| size | factor | width | flow | device | precision | e2e fps | network fps | reference fps | "
-        "e2e / network | e2e / reference | e2e CPU s / frame | peak host MiB (e2e) | peak CUDA MiB (e2e) |"
+        "| size | factor | width | flow | backend | device | precision | e2e fps | network fps | reference fps | "
+        "e2e / network | e2e / reference | e2e CPU s / frame | first e2e run s | peak host MiB (e2e) | "
+        "peak CUDA MiB (e2e) |"
     )
-    rows = [head, "|" + "---|" * 14]
+    rows = [head, "|" + "---|" * 16]
     for r in results:
         rows.append(
-            f"| {r.width_px}×{r.height_px} | {r.factor}× | {r.net_width:g} | {r.flow} | {r.device} | {r.precision} | "
-            f"{r.fps['e2e']:.3f} | {r.fps['network']:.3f} | {r.fps['reference']:.3f} | "
+            f"| {r.width_px}×{r.height_px} | {r.factor}× | {r.net_width:g} | {r.flow} | {r.backend} | {r.device} | "
+            f"{r.precision} | {r.fps['e2e']:.3f} | {r.fps['network']:.3f} | {r.fps['reference']:.3f} | "
             f"{r.e2e_vs_network:.3f} | {r.e2e_vs_reference:.3f} | {r.cpu_seconds['e2e'] / r.output_frames:.3f} | "
-            f"{r.peak_host_mib['e2e']:.0f} | "
-            f"{r.peak_cuda_mib['e2e']:.0f} |"
+            f"{r.first_e2e_seconds:.1f} | {r.peak_host_mib['e2e']:.0f} | {r.peak_cuda_mib['e2e']:.0f} |"
         )
     return "\n".join(rows)
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` (both at least 1) or a name of :data:`RESOLUTIONS`, for argparse."""
     if text in RESOLUTIONS:
         return RESOLUTIONS[text]
     try:
         w, h = (int(x) for x in text.lower().split("x"))
+        if w < 1 or h < 1:
+            raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad size {text!r}: give WxH or one of {', '.join(RESOLUTIONS)}") from None
     return w, h
 
 
 def main(argv: Sequence[str]) -> int:
-    """``vs-superslomo bench``: print a table (and write JSON) for every size × factor asked for."""
+    """``vs-superslomo bench``: print a table (and write JSON) for every size × factor × flow asked for, one row
+    per backend."""
     p = Parser(prog=_PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", type=_size, nargs="+", default=[(448, 256)], help="WxH or 360p/720p/1080p/2160p")
+    p.add_argument("--size", type=parse_size, nargs="+", default=[(448, 256)], help="WxH or 360p/720p/1080p/2160p")
     p.add_argument("--factor", type=int, nargs="+", default=[8], help="interpolation factors (2, 4, 8)")
-    p.add_argument("--width", type=float, default=1.0, help="network width multiplier (1 = full size)")
+    p.add_argument("--width", type=float, default=1.0, help="random weights' width multiplier (1 = full size)")
+    p.add_argument("--model", help="weights to time instead of random ones: a file, or 'default' (the bundled)")
     add_device(p)
     p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (CUDA)")
     p.add_argument("--pairs", type=int, default=2, help="source pairs per repetition")
     p.add_argument("--reps", type=int, default=3, help="timed repetitions of each method")
     p.add_argument("--batch-size", type=int, default=None, help="interpolated frames per forward (default: auto)")
-    p.add_argument("--flow", choices=FLOW_SOURCES, nargs="+", default=["net"], help="flow sources (net, dis)")
+    p.add_argument(
+        "--flow", choices=FLOW_SOURCES, nargs="+", default=[None], help="flow sources (default: the weights')"
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        nargs="+",
+        default=None,
+        help="backends to compare in one run (default: every installed one)",
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     return run(_PROG, lambda: _run(args))
@@ -273,22 +331,27 @@ def main(argv: Sequence[str]) -> int:
 
 def _run(args: argparse.Namespace) -> None:
     index = device_index(args.device)
+    model = None
+    if args.model is not None:
+        model = load_model(None if args.model == "default" and not Path("default").exists() else args.model)[0]
+    chosen = args.backend or available_backends()
     results = []
     for size, factor, flow in itertools.product(args.size, args.factor, args.flow):
-        results.append(
-            run_bench(
-                size,
-                factor,
-                width=args.width,
-                device_index=index,
-                fp16=args.fp16,
-                pairs=args.pairs,
-                reps=args.reps,
-                batch_size=args.batch_size,
-                flow=flow,
-            )
+        rows = run_bench(
+            size,
+            factor,
+            width=args.width,
+            device_index=index,
+            fp16=args.fp16,
+            pairs=args.pairs,
+            reps=args.reps,
+            batch_size=args.batch_size,
+            flow=flow,
+            backends=chosen,
+            model=model,
         )
-        print(table(results[-1:]).splitlines()[-1], flush=True)
+        results += rows
+        print("\n".join(table(rows).splitlines()[2:]), flush=True)
     print(table(results))
     if args.json:
         payload = [

@@ -37,6 +37,7 @@ other commands:
   vs-superslomo info [WEIGHTS]                              show what a weights file holds
   vs-superslomo render SCRIPT.vpy -o OUT.mkv [--workers N]   a VapourSynth script's output to a file
   vs-superslomo bench [--size 448x256] [--factor 8] ...     speed and memory against the network alone
+  vs-superslomo export WEIGHTS OUT.onnx --size WxH          the U-Nets as ONNX graphs (TensorRT, vs-mlrt)
   vs-superslomo train --photos DIR --clips DIR ...          train weights (see --help)
   vs-superslomo eval --model W --clips DIR --out DIR        frame-drop evaluation against blend and FlowFPS
 """
@@ -53,6 +54,7 @@ _SUBCOMMANDS = ("convert", "info")
 _DELEGATED = {
     "bench": "vs_superslomo.bench",
     "eval": "vs_superslomo.evaluation.cli",
+    "export": "vs_superslomo.export",
     "render": "vs_superslomo.render",
     "train": "vs_superslomo.training.cli",
 }

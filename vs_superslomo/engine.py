@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .backends import load_nets
 from .errors import EngineError
 from .flow import FLOW_SOURCES, FlowSource, dis_flows
 from .network import SuperSloMo
@@ -125,6 +126,7 @@ class Interpolator:
         batch_size: int | None = None,
         tile: int | None = None,
         flow: FlowSource | None = None,
+        backend: str | None = None,
     ) -> None:
         flow = model.flow_source if flow is None else flow
         if flow not in FLOW_SOURCES:
@@ -147,6 +149,7 @@ class Interpolator:
         self.model = model.to(device).to(memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
         self.margin = MARGIN if model.warp == "exact" else 0
         self.model.eval()
+        self.nets = load_nets(backend, self.model, device)  # where the U-Nets run; None: the fastest installed
         self.device = device
         self.fp16 = fp16
         self.batch_size = batch_size
@@ -268,11 +271,11 @@ class Interpolator:
         model = self.model
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
         with self.inference():
-            pair = model.prepare(model.normalize(x0), model.normalize(x1), flows)
+            pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow)
             for start in range(0, len(times), batch):
                 n = len(times[start : start + batch])
                 t = torch.tensor(times[start : start + n], dtype=torch.float32, device=self.device)
-                pred = model.synthesize_prepared(pair, t)
+                pred = model.synthesize_prepared(pair, t, self.nets.interp_rest)
                 torch.clamp(pred.float() + model.mean, 0, 1, out=out[start : start + n])
         return out
 

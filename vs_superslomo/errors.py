@@ -7,7 +7,7 @@ pure-arithmetic modules raise these too.
 
 from __future__ import annotations
 
-__all__ = ["EngineError", "JobError", "SuperSloMoError", "TimingError", "WeightsError"]
+__all__ = ["BackendError", "EngineError", "JobError", "SuperSloMoError", "TimingError", "WeightsError"]
 
 
 class SuperSloMoError(Exception):
@@ -24,6 +24,10 @@ class WeightsError(SuperSloMoError, ValueError):
 
 class EngineError(SuperSloMoError, ValueError):
     """A device, precision, batch or tile request that cannot be served."""
+
+
+class BackendError(EngineError):
+    """A backend whose package is missing, that does not run on the device, or whose ONNX export failed."""
 
 
 class JobError(SuperSloMoError):

@@ -13,7 +13,12 @@ try:
 except ImportError:  # Windows: no flock, so temporary files are neither locked nor cleaned up
     fcntl = None  # type: ignore[assignment]  # None marks the module missing
 
-__all__ = ["atomic_write", "remove_stale_parts"]
+__all__ = ["atomic_write", "remove_stale_parts", "user_cache_dir"]
+
+
+def user_cache_dir() -> Path:
+    """This program's folder in the user's cache: ``$XDG_CACHE_HOME/vs-superslomo`` (default ``~/.cache/...``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vs-superslomo"
 
 
 def _umask() -> int:

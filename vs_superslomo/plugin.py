@@ -12,7 +12,7 @@ import vapoursynth as vs
 
 from .cache import ComputeOnceCache
 from .engine import Interpolator, select_device
-from .errors import SuperSloMoError
+from .errors import BackendError, SuperSloMoError
 from .flow import FLOW_SOURCES, FlowSource, compensated_difference
 from .frames import read_frame, write_frame
 from .holds import HoldRules, Position, flag_span, locate, worst_block_difference
@@ -127,6 +127,7 @@ def superslomo(
     dedup_threshold: float = HoldRules.threshold,
     dedup_max_run: int = HoldRules.max_run,
     timestamps: Sequence[Fraction | float] | None = None,
+    backend: str | None = None,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -180,6 +181,12 @@ def superslomo(
         there); without an end time the last frame lasts as long as the one before it, and output frames
         from its start to the end repeat it. Source frames closer together than 1 / fps may fall between
         output frames. Not with ``slowmo``.
+    :param backend: Where the two U-Nets run: ``"torch"`` (PyTorch eager), ``"compile"`` (``torch.compile``,
+        once per frame size and process: the first frames wait for the compiler), ``"onnxruntime"`` or
+        ``"openvino"`` (the CPU only; extras ``[onnx]`` and ``[openvino]``; each U-Net is exported to ONNX once
+        per frame size and kept in the user's cache folder). None: ``$VS_SUPERSLOMO_BACKEND`` when set, else
+        the fastest installed for the device (openvino, then onnxruntime, then torch on the CPU; torch on
+        CUDA). Warps and blend are the same PyTorch code for all; frames agree within 1e-3.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
         frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source
@@ -223,6 +230,7 @@ def superslomo(
             batch_size=batch_size,
             tile=tile,
             flow=_flow_source(flow, net),
+            backend=backend,
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
@@ -289,7 +297,10 @@ def superslomo(
     def chunk_frames(a: int, b: int, index: int, left: int, f: list[vs.VideoFrame]) -> np.ndarray:
         """Chunk ``index`` of the frames between distinct frames a and b; once per chunk for all threads."""
         times = [float(x) for x in timing.pair_times(a, b, start=index * chunk, stop=(index + 1) * chunk)]
-        return engine.interpolate(*ends(a, b, left, f), times).numpy().astype(dtype, copy=False)
+        try:
+            return engine.interpolate(*ends(a, b, left, f), times).numpy().astype(dtype, copy=False)
+        except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
+            raise _error(str(exc)) from None
 
     def select(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, t = timing.position(n)

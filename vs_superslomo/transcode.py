@@ -39,7 +39,7 @@ import vapoursynth as vs
 
 from .colour import ColourProps, from_rgb, source_colour, to_rgb
 from .errors import JobError
-from .files import atomic_write
+from .files import atomic_write, user_cache_dir
 from .holds import HoldRules
 from .plugin import FilterError, superslomo
 from .source import open_video
@@ -197,8 +197,7 @@ def _fps_text(fps: Fraction) -> str:
 
 def _index_dir() -> Path:
     """bestsource's index cache: the user's cache folder, never beside the input or in ~/bsindex."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vs-superslomo" / "bsindex"
+    return user_cache_dir() / "bsindex"
 
 
 def _open(job: Job) -> tuple[vs.VideoNode, list[Fraction] | None]:
