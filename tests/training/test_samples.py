@@ -5,42 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import pytest
-import torch
-from helpers import (
-    random_frames,
-)
+from helpers import random_frames, warp_error
 
 from vs_superslomo.training import samples, synthetic
 from vs_superslomo.training.samples import Sample
-from vs_superslomo.training.synthetic import Layer, Motion, Scene
-from vs_superslomo.warp import backwarp
-
-
-def translation_scene(photos: list[np.ndarray], size: int = 64) -> Scene:
-    """Background moving (+5, −3) px and an elliptical layer moving (−4, +6) px between s = 0 and 1."""
-    bg = Motion(anchor=(size / 2, size / 2), pivot=(64.0, 48.0), delta=np.array([5.0, -3.0, 0, 0, 0, 0]))
-    mask = np.zeros((30, 30), np.float32)
-    cv2.ellipse(mask, (15, 15), (12, 10), 0, 0, 360, 1.0, -1)
-    fg = Motion(anchor=(30.0, 34.0), pivot=(14.5, 14.5), delta=np.array([-4.0, 6.0, 0, 0, 0, 0]))
-    return Scene((Layer(photos[0], bg), Layer(np.ascontiguousarray(photos[1][:30, :30]), fg, mask)), size, size)
-
-
-def warp_error(sample: Sample) -> tuple[float, float]:
-    """Mean |backwarp(I1, F01) − I0| and |backwarp(I0, F10) − I1| where the flow is known and stays in frame."""
-
-    def one(src: np.ndarray, dst: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float:
-        h, w = flow.shape[1:]
-        gy, gx = np.mgrid[0:h, 0:w]
-        inside = (gx + flow[0] >= 0) & (gx + flow[0] <= w - 1) & (gy + flow[1] >= 0) & (gy + flow[1] <= h - 1)
-        warped = backwarp(torch.from_numpy(src)[None], torch.from_numpy(flow)[None], "exact")[0].numpy()
-        keep = inside & (mask > 0)
-        return float(np.abs(warped - dst).mean(0)[keep].mean())
-
-    m = sample.flow_mask
-    return one(sample.i1, sample.i0, sample.flow01, m[0]), one(sample.i0, sample.i1, sample.flow10, m[1])
 
 
 def test_augmentations_keep_flows_consistent(photos: list[np.ndarray]) -> None:
