@@ -159,20 +159,27 @@ def kill_a_worker_mid_chunk(work: Path, stop: threading.Event, killed: list[int]
         time.sleep(0.005)
 
 
-def test_a_killed_workers_chunk_is_retried(
-    source: tuple[Path, str], single: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    clip, weights = source
-    out = tmp_path / "chunked.mkv"
+@contextlib.contextmanager
+def killing_a_worker(out: Path) -> Iterator[list[int]]:
+    """While the block runs, kill the first worker caught writing a segment of ``out``; yields the pids killed."""
     killed: list[int] = []
     stop = threading.Event()
     killer = threading.Thread(target=kill_a_worker_mid_chunk, args=(work_folder(out), stop, killed))
     killer.start()
     try:
-        status, stdout, err = run_cli([str(clip), "-o", str(out), "--model", weights, *JOB, *CHUNKED], capsys)
+        yield killed
     finally:
         stop.set()
         killer.join()
+
+
+def test_a_killed_workers_chunk_is_retried(
+    source: tuple[Path, str], single: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip, weights = source
+    out = tmp_path / "chunked.mkv"
+    with killing_a_worker(out) as killed:
+        status, stdout, err = run_cli([str(clip), "-o", str(out), "--model", weights, *JOB, *CHUNKED], capsys)
     assert killed, "no worker was caught writing a segment"
     assert status == 0, err
     assert summary_count(stdout, "retried") == 1
@@ -184,16 +191,9 @@ def test_a_chunk_whose_worker_always_dies_fails_in_one_line(
 ) -> None:
     clip, weights = source
     out = tmp_path / "chunked.mkv"
-    killed: list[int] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=kill_a_worker_mid_chunk, args=(work_folder(out), stop, killed))
-    killer.start()
-    try:
+    with killing_a_worker(out) as killed:
         args = [str(clip), "-o", str(out), "--model", weights, *JOB, *CHUNKED, "--retries", "0"]
         status, stdout, err = run_cli(args, capsys)
-    finally:
-        stop.set()
-        killer.join()
     assert killed and status == 1
     # stdout holds no summary; only Ray's own notice of the dead worker, which its driver prints there
     assert all("(raylet)" in line for line in stdout.splitlines()), stdout
