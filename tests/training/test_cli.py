@@ -19,8 +19,11 @@ def test_command_line_trains_and_reports_bad_settings(
 ) -> None:
     out = tmp_path / "cli.safetensors"
     common = ["--photos", str(folders[0]), "--out", str(out), "--width", str(TINY_WIDTH), "--holdout", "--quiet"]
-    assert main([*common, "--steps", "1", "--batch", "1", "--crop", "32", "--val-count", "1"]) == 0
+    losses = ["--l1-weight", "0", "--mse-weight", "1000", "--warp-weight", "51"]
+    assert main([*common, "--steps", "1", "--batch", "1", "--crop", "32", "--val-count", "1", *losses]) == 0
     assert load_model(out)[1].warp == "exact" and (tmp_path / "cli.train.pt").is_file()
+    saved = torch.load(tmp_path / "cli.train.pt", weights_only=True)["config"]
+    assert (saved["l1_weight"], saved["mse_weight"], saved["warp_weight"]) == (0, 1000, 51)
     # A run that cannot go as asked is a failed job: exit status 1 and one line, as for every command.
     assert main([*common, "--crop", "100", "--checkpoint", str(tmp_path / "other.pt")]) == 1
     err = capsys.readouterr().err

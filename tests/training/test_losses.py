@@ -59,6 +59,17 @@ def test_losses_and_schedules(photos: list[np.ndarray]) -> None:
     assert right < 0.05 < parts["flow"]
 
 
+def test_the_squared_error_term_is_what_its_weight_adds(photos: list[np.ndarray]) -> None:
+    model, batch = make_model(), synthetic_batch(photos)
+    plain = compute_loss(model, batch, TrainConfig(photos="x"), 0)[1]
+    loss, parts = compute_loss(model, batch, TrainConfig(photos="x", l1_weight=0, mse_weight=1000), 0)
+    assert "mse" not in plain and parts["mse"] > 0 and parts["l1"] == pytest.approx(plain["l1"])
+    without_l1 = plain["total"] - 204 * plain["l1"]
+    assert parts["total"] == pytest.approx(without_l1 + 1000 * parts["mse"], rel=1e-5)
+    loss.backward()  # the term reaches the weights
+    assert all(p.grad is not None for p in model.interp.parameters())
+
+
 def test_vgg_features_load_from_torchvision_keys_and_add_the_perceptual_term(
     tmp_path: Path, photos: list[np.ndarray]
 ) -> None:

@@ -53,6 +53,7 @@ class TrainConfig:
     final_lr: float = 0.05  # cosine: the last lr as a fraction of lr
     grad_clip: float = 50.0  # on the global gradient norm; guards against rare huge batches
     l1_weight: float = 204.0
+    mse_weight: float = 0.0  # squared error of the output: what PSNR scores (L1 favours sharp guesses)
     warp_weight: float = 102.0
     smooth_weight: float = 1.0
     perceptual_weight: float = 0.005  # only with vgg

@@ -125,6 +125,10 @@ def compute_loss(
     warp = l1(fw.g0, it) + l1(fw.g1, it)
     parts = {"l1": rec}
     total = config.l1_weight * rec
+    if config.mse_weight:
+        mse = F.mse_loss(fw.out, it)
+        total = total + config.mse_weight * mse
+        parts["mse"] = mse
     if not dis:  # terms of the flow net's flows; DIS flows are inputs, with nothing to learn in them
         warp = warp + l1(backwarp(i0, fw.f10, model.warp), i1) + l1(backwarp(i1, fw.f01, model.warp), i0)
         smooth = smoothness(fw.f01) + smoothness(fw.f10)
