@@ -22,11 +22,13 @@ AGREEMENT = 0.5
 SLACK_PX = 0.5
 
 
-def _agree(a: Tensor, b: Tensor) -> Tensor:
-    def norm(x: Tensor) -> Tensor:
-        return x.norm(dim=1, keepdim=True)
+def _norm(x: Tensor) -> Tensor:
+    length: Tensor = x.norm(dim=1, keepdim=True)  # torch's stub returns Any here
+    return length
 
-    return (norm(a - b) <= AGREEMENT * (norm(a) + norm(b)) + SLACK_PX).to(a.dtype)
+
+def _agree(a: Tensor, b: Tensor) -> Tensor:
+    return (_norm(a - b) <= AGREEMENT * (_norm(a) + _norm(b)) + SLACK_PX).to(a.dtype)
 
 
 def accelerations(f01: Tensor, f10: Tensor, f0m: Tensor, f12: Tensor, warp: Warp) -> tuple[Tensor, Tensor]:
