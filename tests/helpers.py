@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -81,6 +82,20 @@ def random_frames(count: int, height: int, width: int, seed: int = 1, grain: int
         np.ascontiguousarray(base[:, count - i : count - i + height, 2 * (count - i) : 2 * (count - i) + width])
         for i in range(count)
     ]
+
+
+def accelerating_frames(shifts: Sequence[int], height: int = 96, width: int = 256) -> list[np.ndarray]:
+    """A smooth picture moved right by each of ``shifts`` px (one frame each), for motion with a known answer."""
+    base = random_frames(1, height, width + max(shifts) - min(shifts), seed=5, grain=24)[0]
+    return [np.ascontiguousarray(base[:, :, max(shifts) - x : max(shifts) - x + width]) for x in shifts]
+
+
+def zero_refinement_model() -> SuperSloMo:
+    """A tiny model whose interpolation net outputs zeros: warping along the given flows, equal visibility."""
+    model = make_model(seed=2)
+    torch.nn.init.zeros_(model.interp.conv3.weight)
+    torch.nn.init.zeros_(model.interp.conv3.bias)
+    return model
 
 
 def write_original_ckpt(model: SuperSloMo, path: object) -> None:

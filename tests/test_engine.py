@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import make_model, random_frames
+from helpers import accelerating_frames, make_model, random_frames, zero_refinement_model
 from torch import Tensor
 
 from vs_superslomo import engine
@@ -61,12 +61,18 @@ def test_out_of_memory_halves_batch_then_tile(
     seen: list[tuple[int, int, int]] = []
 
     def tight(
-        self: Interpolator, x0: Tensor, x1: Tensor, times: list[float], batch: int, flows: tuple[Tensor, Tensor] | None
+        self: Interpolator,
+        x0: Tensor,
+        x1: Tensor,
+        times: list[float],
+        batch: int,
+        flows: tuple[Tensor, Tensor] | None,
+        accel: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         seen.append((batch, *x0.shape[-2:]))
         if batch > 1 or max(x0.shape[-2:]) > 128:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return original(self, x0, x1, times, batch, flows)
+        return original(self, x0, x1, times, batch, flows, accel)
 
     monkeypatch.setattr(Interpolator, "_forward_whole", tight)
     out = eng.interpolate(pair[0], pair[1], TIMES)
@@ -103,3 +109,23 @@ def test_frames_get_a_replicated_margin_with_the_exact_warp_only(warp: str, marg
         picture = x0[0, :, margin : margin + 40, margin : margin + 70]
         assert torch.equal(x0[0, :, :margin, margin : margin + 70], picture[:, :1].expand(-1, margin, -1))
         assert torch.equal(x0[0, :, margin : margin + 40, :margin], picture[:, :, :1].expand(-1, -1, margin))
+
+
+def test_neighbour_frames_give_quadratic_motion_with_dis_flows() -> None:
+    """A picture accelerating to the right (x = 8s + 4s² px at times s = -1, 0, 1, 2): with the frames before
+    and after the pair, the frame at t = 1/2 lands where the picture is (5 px), not halfway (6 px)."""
+    before, frame0, frame1, after, truth = accelerating_frames([-4, 0, 12, 32, 5])
+    model = zero_refinement_model()
+    dis = Interpolator(model, CPU, flow="dis")
+    linear = dis.interpolate(frame0, frame1, [0.5])[0]
+    quadratic = dis.interpolate(frame0, frame1, [0.5], before=before, after=after)[0]
+    inside = (slice(None), slice(16, -16), slice(40, -40))  # away from what enters at the left edge
+    scores = [psnr(x[inside], torch.from_numpy(truth)[inside]) for x in (linear, quadratic)]
+    assert scores[0] < 40 < 60 < scores[1], scores  # linear is a pixel off; quadratic lands on it
+    # One neighbour alone cannot be checked against the other end: the linear path exactly, as with none.
+    for one_side in ({"before": before}, {"after": after}):
+        assert torch.equal(dis.interpolate(frame0, frame1, [0.5], **one_side)[0], linear)
+    # The flow net stays linear.
+    net = Interpolator(model, CPU, flow="net")
+    quadratic_asked = net.interpolate(frame0, frame1, [0.5], before=before, after=after)
+    assert torch.equal(quadratic_asked, net.interpolate(frame0, frame1, [0.5]))

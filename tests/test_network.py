@@ -12,7 +12,7 @@ from torch import Tensor
 
 from vs_superslomo import superslomo
 from vs_superslomo.frames import clip_from_arrays, read_frame
-from vs_superslomo.network import DEFAULT_MEAN, SuperSloMo, UNet
+from vs_superslomo.network import DEFAULT_MEAN, SuperSloMo, UNet, flows_at
 from vs_superslomo.warp import backwarp
 
 # --- an independent reference, from the formulas of the paper and the public port -----------------
@@ -161,3 +161,33 @@ def test_prepared_pair_equals_the_plain_formulas(warp: str) -> None:
         prepared = model.synthesize_prepared(model.prepare(i0, i1), t)
     assert (plain - prepared).abs().max() < 1e-5
     assert (plain[0] - plain[2]).abs().max() > 1e-2  # different t really give different frames
+
+
+def test_quadratic_motion_reduces_to_linear_and_the_prepared_pair_follows_it() -> None:
+    """Acceleration terms: none under constant velocity; prepared and plain paths agree with them."""
+    model = make_model(width=0.125, seed=4)
+    f0, f1 = (torch.tensor(a)[None] for a in random_frames(2, 64, 96, seed=2))
+    t = torch.tensor([0.25, 0.5, 0.75])
+    tt = t.view(-1, 1, 1, 1)
+    f01, f10 = torch.randn(1, 2, 64, 96), torch.randn(1, 2, 64, 96)
+    zero = (torch.zeros_like(f01), torch.zeros_like(f10))
+    assert all(torch.equal(q, lin) for q, lin in zip(flows_at(tt, f01, f10, zero), flows_at(tt, f01, f10), strict=True))
+    # Constant acceleration along x: positions -1.5, 0, 2.5, 6 px at times -1, 0, 1, 2 (velocity 2 at 0, accel 1).
+    # F01 = 2.5, F0,-1 = -1.5: A0 = 1; F10 = -2.5, F12 = 3.5: A1 = 1. The truth at t: Ft0 = -(2t + t²/2),
+    # Ft1 = 2.5 - (2t + t²/2) (uniform motion, so the flow at x is the same everywhere).
+    ones = torch.ones(1, 1, 1, 1)
+    uniform = [torch.cat([v * ones, 0 * ones], 1) for v in (2.5, -2.5, 1.0, 1.0)]
+    ft0, ft1 = flows_at(tt, uniform[0], uniform[1], (uniform[2], uniform[3]))
+    travelled = 2 * tt + tt * tt / 2
+    assert torch.allclose(ft0[:, 0:1], -travelled) and torch.allclose(ft1[:, 0:1], 2.5 - travelled)
+    lin0, _ = flows_at(tt, uniform[0], uniform[1])
+    assert not torch.allclose(lin0[:, 0:1], -travelled)  # the linear estimate misses it
+    accel = (torch.randn(1, 2, 64, 96), torch.randn(1, 2, 64, 96))
+    with torch.no_grad():
+        i0, i1 = model.normalize(f0), model.normalize(f1)
+        wide = (x.expand(3, -1, -1, -1) for x in (i0, i1, f01, f10))
+        plain = model.synthesize(*wide, t, tuple(a.expand(3, -1, -1, -1) for a in accel))
+        prepared = model.synthesize_prepared(model.prepare(i0, i1, (f01, f10), accel=accel), t)
+        linear = model.synthesize_prepared(model.prepare(i0, i1, (f01, f10)), t)
+    assert (plain - prepared).abs().max() < 1e-5
+    assert (prepared - linear).abs().max() > 1e-2

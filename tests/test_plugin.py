@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from helpers import make_model, random_frames
+from helpers import accelerating_frames, make_model, random_frames, zero_refinement_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vs_superslomo import SuperSloMo, scenechange, superslomo
+from vs_superslomo.engine import Interpolator
 from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.timing import Timing
 
@@ -279,6 +280,9 @@ def test_bad_clips_are_refused_with_the_fix(make_clip, message: str) -> None:  #
         ({"batch_size": 0}, "batch_size must be a positive int or None"),
         ({"tile": 50}, "tile must be None"),
         ({"model": "/no/such/weights.ckpt"}, "/no/such/weights.ckpt: no such weights file"),
+        ({"motion": "cubic"}, "motion must be one of 'auto', 'linear', 'quadratic'"),
+        ({"motion": "quadratic"}, "motion='quadratic' needs DIS flows .* with flow='net': use motion='linear'"),
+        ({"motion": "quadratic", "flow": "dis", "dedup": True}, "motion='quadratic' .* with dedup=True"),
     ],
 )
 def test_bad_arguments_raise_vs_error(kwargs: dict[str, object], message: str) -> None:
@@ -317,9 +321,11 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
     calls: list[int] = []
     real = engine.Interpolator.interpolate
 
-    def recording(self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float]) -> torch.Tensor:
+    def recording(
+        self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float], *around: np.ndarray | None
+    ) -> torch.Tensor:
         calls.append(len(times))
-        return real(self, a, b, times)
+        return real(self, a, b, times, *around)
 
     monkeypatch.setattr(engine.Interpolator, "interpolate", recording)
     monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 3 * 3 * 24 * 40 * 4)  # three frames
@@ -333,7 +339,7 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
     monkeypatch.setattr(
         engine.Interpolator,
         "interpolate",
-        lambda self, a, b, times: calls.append(len(times)) or torch.zeros((len(times), *a.shape)),
+        lambda self, a, b, times, *around: calls.append(len(times)) or torch.zeros((len(times), *a.shape)),
     )
     monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 0)
     big = clip_from_arrays(random_frames(2, 256, 256))
@@ -440,3 +446,38 @@ def test_timestamps_map_ten_thousand_frames_quickly() -> None:
 def test_bad_timestamps_raise_vs_error(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(vs.Error, match=f"^superslomo: {message}"):
         superslomo(clip_from_arrays(random_frames(3, 8, 8)), model=MODEL, **kwargs)  # type: ignore[arg-type]
+
+
+def test_quadratic_motion_takes_the_frames_around_each_pair_except_past_the_ends_and_cuts() -> None:
+    """Accelerating motion (x = 8s + 4s² px): a pair with frames on both sides takes them; one at an end of
+    the clip or next to a cut stays linear; ``motion="linear"`` and the flow net never take them."""
+    frames = accelerating_frames([-4, 0, 12, 32])
+    model = zero_refinement_model()
+    engine = Interpolator(model, torch.device("cpu"), flow="dis", backend="torch")
+
+    def middles(out: vs.VideoNode) -> list[np.ndarray]:
+        return [read_frame(out.get_frame(n)) for n in (1, 3, 5)]  # t = 1/2 of pairs (0, 1), (1, 2), (2, 3)
+
+    def expected(*pairs: tuple[int, int | None, int | None]) -> list[np.ndarray]:
+        return [
+            engine.interpolate(frames[a], frames[a + 1], [0.5], *(None if i is None else frames[i] for i in (b, c)))[
+                0
+            ].numpy()
+            for a, b, c in pairs
+        ]
+
+    clip = clip_from_arrays(frames)
+    quadratic = middles(superslomo(clip, 2, model=model, flow="dis", backend="torch"))
+    for got, want in zip(quadratic, expected((0, None, None), (1, 0, 3), (2, None, None)), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    linear = middles(superslomo(clip, 2, model=model, flow="dis", motion="linear", backend="torch"))
+    for got, want in zip(linear, expected((0, None, None), (1, None, None), (2, None, None)), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert np.abs(quadratic[1] - linear[1]).max() > 0.02  # a pixel apart on a smooth picture
+    # A cut between frames 2 and 3 (a prop on frame 3): pair (1, 2) is next to it and stays linear.
+    cut = clip_from_arrays(frames, props=[{}, {}, {}, {"_SceneChangePrev": 1}])
+    across = middles(superslomo(cut, 2, model=model, flow="dis", backend="torch"))
+    np.testing.assert_allclose(across[1], linear[1], atol=1e-6)
+    net = superslomo(clip, 2, model=model, flow="net", backend="torch")
+    net_linear = superslomo(clip, 2, model=model, flow="net", motion="linear", backend="torch")
+    assert all(np.array_equal(a, b) for a, b in zip(middles(net), middles(net_linear), strict=True))

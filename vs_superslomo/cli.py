@@ -100,6 +100,12 @@ def _main_parser() -> argparse.ArgumentParser:
         help="motion from the flow network (net), OpenCV DIS (dis) or what the weights were trained for (auto)",
     )
     p.add_argument(
+        "--motion",
+        choices=("auto", "linear", "quadratic"),
+        default="auto",
+        help="between two frames only (linear) or through the frames around them too (quadratic, DIS flows)",
+    )
+    p.add_argument(
         "--dedup",
         action="store_true",
         help="held frames (animation on twos/threes, repeated frames) become motion instead of stutter",
@@ -179,6 +185,7 @@ def _run_main(args: argparse.Namespace) -> None:
         fp16=args.fp16,
         sc=args.sc,
         flow=args.flow,
+        motion=args.motion,
         dedup=args.dedup,
         dedup_threshold=args.dedup_threshold,
         dedup_max_run=args.dedup_max_run,

@@ -20,7 +20,8 @@ from torch import Tensor
 
 from .backends import load_nets
 from .errors import EngineError
-from .flow import FLOW_SOURCES, FlowSource, dis_flows
+from .flow import FLOW_SOURCES, FlowSource, dis_flow, dis_flows
+from .motion import accelerations
 from .network import SuperSloMo
 
 __all__ = ["EngineError", "Interpolator", "select_device"]
@@ -206,6 +207,25 @@ class Interpolator:
         f01, f10 = dis_flows(np.asarray(frame0, np.float32), np.asarray(frame1, np.float32))
         return self._upload_pair(torch.from_numpy(f01), torch.from_numpy(f10))
 
+    def accelerations(
+        self,
+        frame0: np.ndarray | Tensor,
+        frame1: np.ndarray | Tensor,
+        flows: tuple[Tensor, Tensor] | None,
+        before: np.ndarray | Tensor | None = None,
+        after: np.ndarray | Tensor | None = None,
+    ) -> tuple[Tensor, Tensor] | None:
+        """``(A0, A1)`` for quadratic motion (:func:`.motion.accelerations`), padded like the flows; None
+        without DIS flows or without both neighbours (the test that keeps an acceleration needs both ends)."""
+        if flows is None or before is None or after is None:
+            return None
+        f0m, f12 = (
+            dis_flow(np.asarray(frame, np.float32), np.asarray(other, np.float32))
+            for frame, other in ((frame0, before), (frame1, after))
+        )
+        outward = self._upload_pair(torch.from_numpy(f0m), torch.from_numpy(f12))
+        return accelerations(*flows, *outward, self.model.warp)
+
     def _upload_pair(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         pair = torch.stack([a, b])
         if not self.cuda:
@@ -237,10 +257,12 @@ class Interpolator:
         times: Sequence[float],
         batch: int | None = None,
         flows: tuple[Tensor, Tensor] | None = None,
+        accel: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """The network alone: frames at ``times`` from uploaded frames, (n, 3, H', W') on the device.
 
-        ``flows`` (from :meth:`flows`) replace the flow net's.
+        ``flows`` (from :meth:`flows`) replace the flow net's; ``accel`` (from :meth:`accelerations`) adds
+        quadratic motion.
 
         Flow and every other t-independent part once (:meth:`SuperSloMo.prepare`), then the times in
         batches of ``batch`` (default: ``batch_size`` or what fits). Frames too large for the device
@@ -253,8 +275,8 @@ class Interpolator:
         while True:
             try:
                 if tile is None or (tile >= h and tile >= w):
-                    return self._forward_whole(x0, x1, times, batch, flows)
-                return self._forward_tiled(x0, x1, times, batch, tile, flows)
+                    return self._forward_whole(x0, x1, times, batch, flows, accel)
+                return self._forward_tiled(x0, x1, times, batch, tile, flows, accel)
             except torch.OutOfMemoryError:  # raised by CUDA; the CPU has no such recoverable error
                 if batch == 1 and tile == _MIN_TILE:
                     raise
@@ -266,12 +288,18 @@ class Interpolator:
                     tile = max(_MIN_TILE, (min(tile or max(h, w), max(h, w)) // 2) // _MULTIPLE * _MULTIPLE)
 
     def _forward_whole(
-        self, x0: Tensor, x1: Tensor, times: Sequence[float], batch: int, flows: tuple[Tensor, Tensor] | None
+        self,
+        x0: Tensor,
+        x1: Tensor,
+        times: Sequence[float],
+        batch: int,
+        flows: tuple[Tensor, Tensor] | None,
+        accel: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         model = self.model
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
         with self.inference():
-            pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow)
+            pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow, accel)
             for start in range(0, len(times), batch):
                 n = len(times[start : start + batch])
                 t = torch.tensor(times[start : start + n], dtype=torch.float32, device=self.device)
@@ -287,6 +315,7 @@ class Interpolator:
         batch: int,
         tile: int,
         flows: tuple[Tensor, Tensor] | None,
+        accel: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """Overlapping tiles, each a whole Super SloMo pass, cross-faded linearly where they overlap."""
         h, w = x0.shape[-2:]
@@ -296,29 +325,42 @@ class Interpolator:
         for top in _tile_starts(h, tile, overlap):
             for left in _tile_starts(w, tile, overlap):
                 rows, cols = slice(top, top + min(tile, h)), slice(left, left + min(tile, w))
-                tiled = None if flows is None else (flows[0][..., rows, cols], flows[1][..., rows, cols])
-                part = self._forward_whole(x0[..., rows, cols], x1[..., rows, cols], times, batch, tiled)
+                tiled, tiled_accel = (
+                    None if pair is None else (pair[0][..., rows, cols], pair[1][..., rows, cols])
+                    for pair in (flows, accel)
+                )
+                part = self._forward_whole(x0[..., rows, cols], x1[..., rows, cols], times, batch, tiled, tiled_accel)
                 weight = _ramp(h, rows, overlap, self.device)[:, None] * _ramp(w, cols, overlap, self.device)[None, :]
                 out[..., rows, cols] += part * weight
                 total[..., rows, cols] += weight
         return out / total
 
-    def interpolate(self, frame0: np.ndarray | Tensor, frame1: np.ndarray | Tensor, times: Sequence[float]) -> Tensor:
+    def interpolate(
+        self,
+        frame0: np.ndarray | Tensor,
+        frame1: np.ndarray | Tensor,
+        times: Sequence[float],
+        before: np.ndarray | Tensor | None = None,
+        after: np.ndarray | Tensor | None = None,
+    ) -> Tensor:
         """Frames at ``times`` between ``frame0`` and ``frame1``: float32 (len(times), 3, H, W) on the CPU.
 
-        A given (pair, times) always runs in the same batches, so results never depend on which thread
-        asked first.
+        ``before`` and ``after``, the frames one interval before ``frame0`` and after ``frame1``, give
+        quadratic motion with DIS flows (:meth:`accelerations`); without both, or with the flow net, the
+        paper's linear motion. A given (pair, neighbours, times) always runs in the same batches, so
+        results never depend on which thread asked first.
         """
         h, w = frame0.shape[1:]
         if not times:
             return torch.empty((0, 3, h, w), dtype=torch.float32)
         x0, x1 = self.upload(frame0, frame1)
         flows = self.flows(frame0, frame1)  # outside the lock: DIS of one pair overlaps another's forward
+        accel = self.accelerations(frame0, frame1, flows, before, after)
         with self._lock:
             self._pairs += 1
             if self._pairs % _TRIM_EVERY == 0:
                 self._trim()
-            frames = self.unpad(self.forward_pair(x0, x1, times, flows=flows), h, w)
+            frames = self.unpad(self.forward_pair(x0, x1, times, flows=flows, accel=accel), h, w)
             done = torch.cuda.Event() if self.cuda else None
             if done is not None:
                 done.record()

@@ -20,6 +20,7 @@ __all__ = [
     "FlowSource",
     "compensated_difference",
     "consistency_mask",
+    "dis_flow",
     "dis_flow_labels",
     "dis_flows",
     "gray8",
@@ -53,6 +54,11 @@ def _dis(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
     # OpenCV allocates the output flow when given None; its stub wants an array there.
     flow = cv2.DISOpticalFlow.create(_PRESET).calc(g0, g1, None)  # type: ignore[call-overload]
     return np.ascontiguousarray(flow[:h, :w].transpose(2, 0, 1))
+
+
+def dis_flow(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
+    """F01 alone between two (3, H, W) RGB frames (:func:`dis_flows` gives both directions)."""
+    return _dis(gray8(frame0), gray8(frame1))
 
 
 def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,16 @@ from torch import Tensor, nn
 from .flow import FlowSource
 from .warp import Warp, backwarp
 
-__all__ = ["DEFAULT_MEAN", "PreparedPair", "SuperSloMo", "UNet", "channels", "flow_coefficients"]
+__all__ = [
+    "DEFAULT_MEAN",
+    "PreparedPair",
+    "SuperSloMo",
+    "UNet",
+    "acceleration_coefficients",
+    "channels",
+    "flow_coefficients",
+    "flows_at",
+]
 
 DEFAULT_MEAN: tuple[float, float, float] = (0.429, 0.431, 0.397)
 _BASE_CHANNELS = (32, 64, 128, 256, 512)
@@ -128,6 +137,31 @@ def flow_coefficients(t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return -(1 - t) * t, t * t, (1 - t) * (1 - t), -t * (1 - t)
 
 
+def acceleration_coefficients(t: Tensor) -> tuple[Tensor, Tensor]:
+    """Coefficients (e0, e1) of the accelerations A0 = F01 + F0,-1 and A1 = F10 + F12 in Ft0 and Ft1.
+
+    Quadratic motion through the frames before and after the pair (as in Xu et al., "Quadratic Video
+    Interpolation", 2019), put into the paper's estimate: I0's estimate of the trajectory is
+    -F0t = -(v0·t + A0·t²/2) with v0 = (F01 - F0,-1)/2, I1's likewise, and Ft0 = (1 - t)·I0's + t·I1's
+    as in the paper. The linear terms come out as :func:`flow_coefficients`' and the rest is the same
+    for Ft0 and Ft1: t(1 - t)/2 · ((1 - t)·A0 + t·A1). Under constant velocity A0 = A1 = 0.
+    """
+    half = t * (1 - t) / 2
+    return half * (1 - t), half * t
+
+
+def flows_at(t: Tensor, f01: Tensor, f10: Tensor, accel: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """``(Ft0, Ft1)``: the paper's linear estimate, plus the acceleration terms when ``accel`` = (A0, A1)."""
+    a, b, c, d = flow_coefficients(t)
+    ft0 = a * f01 + b * f10
+    ft1 = c * f01 + d * f10
+    if accel is not None:
+        e0, e1 = acceleration_coefficients(t)
+        correction = e0 * accel[0] + e1 * accel[1]
+        ft0, ft1 = ft0 + correction, ft1 + correction
+    return ft0, ft1
+
+
 # Input channels of the interpolation net, in the port's order: I0, I1, F01, F10, Ft1, Ft0, g1, g0.
 _STATIC = slice(0, 10)  # I0, I1, F01, F10: the same for every t of a pair
 _FT1, _FT0, _WARPED = slice(10, 12), slice(12, 14), slice(14, 20)
@@ -140,7 +174,9 @@ class PreparedPair:
     The interpolation net's first convolution is linear in its input, and its Ft0/Ft1 channels are
     t-weighted sums of F01 and F10, so its output for any t is ``a·P[0] + b·P[1] + c·P[2] + d·P[3] +
     P[4] + conv(g1, g0)`` with (a, b, c, d) from :func:`flow_coefficients`: only the warped frames need a
-    per-t convolution, and the rest is one weighted sum.
+    per-t convolution, and the rest is one weighted sum. With ``accel`` (A0, A1), both go through the Ft0
+    and Ft1 weights together (their terms are the same in both) as P[5] and P[6], weighted by
+    :func:`acceleration_coefficients`.
     """
 
     i0: Tensor
@@ -151,6 +187,7 @@ class PreparedPair:
     # I0, I1, F01, F10 channels and the bias (weight 1 for every t).
     parts: Tensor
     warped_weight: Tensor  # the g1, g0 slice of the weights, contiguous once instead of sliced per t
+    accel: tuple[Tensor, Tensor] | None = None
 
 
 class SuperSloMo(nn.Module):
@@ -192,23 +229,24 @@ class SuperSloMo(nn.Module):
         out = (flow_net or self.flow)(torch.cat((i0, i1), 1))
         return out[:, 0:2], out[:, 2:4]
 
-    def synthesize(self, i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, t: Tensor) -> Tensor:
+    def synthesize(
+        self, i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, t: Tensor, accel: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         """Intermediate frames at per-sample times ``t`` (shape (B,)) from normalized inputs and flows.
 
         All inputs have batch B (expand one pair to B times). Returns normalized frames (mean not added).
-        This is the paper's computation step by step, as the port runs it for one t at a time.
+        This is the paper's computation step by step, as the port runs it for one t at a time; ``accel``
+        adds quadratic motion (:func:`acceleration_coefficients`).
         """
-        return self.synthesize_parts(i0, i1, f01, f10, t)[2]
+        return self.synthesize_parts(i0, i1, f01, f10, t, accel)[2]
 
     def synthesize_parts(
-        self, i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, t: Tensor
+        self, i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, t: Tensor, accel: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """:meth:`synthesize` keeping the first warps: ``(g0, g1, frame)`` (the training's warp loss uses them)."""
         tt = t.view(-1, 1, 1, 1).float()
-        a, b, c, d = flow_coefficients(tt)
         i0, i1, f01, f10 = (x.float() for x in (i0, i1, f01, f10))
-        ft0 = a * f01 + b * f10
-        ft1 = c * f01 + d * f10
+        ft0, ft1 = flows_at(tt, f01, f10, None if accel is None else (accel[0].float(), accel[1].float()))
         g0 = backwarp(i0, ft0, self.warp)
         g1 = backwarp(i1, ft1, self.warp)
         o = self.interp(torch.cat((i0, i1, f01, f10, ft1, ft0, g1, g0), 1))
@@ -232,11 +270,12 @@ class SuperSloMo(nn.Module):
         i1: Tensor,
         flows: tuple[Tensor, Tensor] | None = None,
         flow_net: Callable[[Tensor], Tensor] | None = None,
+        accel: tuple[Tensor, Tensor] | None = None,
     ) -> PreparedPair:
         """Flows and the t-independent part of the interpolation net's first convolution for one pair.
 
         ``flows`` = (F01, F10) from elsewhere (DIS) replaces the flow net's; ``flow_net`` as in
-        :meth:`compute_flow`.
+        :meth:`compute_flow`; ``accel`` = (A0, A1) adds quadratic motion (:func:`acceleration_coefficients`).
         """
         f01, f10 = self.compute_flow(i0, i1, flow_net) if flows is None else flows
         conv = self.interp.conv1
@@ -245,8 +284,13 @@ class SuperSloMo(nn.Module):
         both = torch.cat((f01, f10))  # a batch of two: both go through the same weight slices
         flow_parts = [F.conv2d(both, weight[:, part].contiguous(), None, padding=pad) for part in (_FT0, _FT1)]
         parts = torch.cat([*flow_parts, static])
+        if accel is not None:
+            # A0 and A1 enter Ft0 and Ft1 alike: one convolution through the sum of both weight slices.
+            both_slices = (weight[:, _FT0] + weight[:, _FT1]).contiguous()
+            accel = (accel[0].float(), accel[1].float())
+            parts = torch.cat([parts, F.conv2d(torch.cat(accel), both_slices, None, padding=pad)])
         warped_weight = weight[:, _WARPED].contiguous()
-        return PreparedPair(i0.float(), i1.float(), f01.float(), f10.float(), parts, warped_weight)
+        return PreparedPair(i0.float(), i1.float(), f01.float(), f10.float(), parts, warped_weight, accel)
 
     def synthesize_prepared(
         self, pair: PreparedPair, t: Tensor, interp_rest: Callable[[Tensor], Tensor] | None = None
@@ -259,9 +303,7 @@ class SuperSloMo(nn.Module):
         """
         tt = t.view(-1, 1, 1, 1).float()
         coefficients = flow_coefficients(tt)
-        a, b, c, d = coefficients
-        ft0 = a * pair.f01 + b * pair.f10
-        ft1 = c * pair.f01 + d * pair.f10
+        ft0, ft1 = flows_at(tt, pair.f01, pair.f10, pair.accel)
         n = tt.shape[0]
         i0, i1 = pair.i0.expand(n, -1, -1, -1), pair.i1.expand(n, -1, -1, -1)
         g0 = backwarp(i0, ft0, self.warp)
@@ -271,6 +313,9 @@ class SuperSloMo(nn.Module):
         c1 = warped.add_(pair.parts[4])
         for coefficient, part in zip(coefficients, pair.parts[:4], strict=True):
             c1.addcmul_(coefficient.to(c1.dtype), part)
+        if pair.accel is not None:
+            for coefficient, part in zip(acceleration_coefficients(tt), pair.parts[5:], strict=True):
+                c1.addcmul_(coefficient.to(c1.dtype), part)
         return self._blend(i0, i1, ft0, ft1, (interp_rest or self.interp.forward_from_conv1)(c1), tt)
 
     def forward(self, frame0: Tensor, frame1: Tensor, t: Tensor) -> Tensor:

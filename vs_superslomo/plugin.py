@@ -60,6 +60,20 @@ def _check_clip(clip: Any) -> vs.VideoNode:
     return clip
 
 
+MOTIONS = ("auto", "linear", "quadratic")
+
+
+def _quadratic(motion: str, flow: FlowSource, dedup: bool, timestamps: bool) -> bool:
+    """Whether pairs take quadratic motion; ``motion="quadratic"`` where it cannot apply is an error."""
+    blocked = "flow='net'" if flow != "dis" else "dedup=True" if dedup else "timestamps" if timestamps else None
+    if motion == "quadratic" and blocked:
+        raise _error(
+            f"motion='quadratic' needs DIS flows between consecutive, evenly spaced frames; it does not work with "
+            f"{blocked}: use motion='linear' (or 'auto')"
+        )
+    return motion == "quadratic" or (motion == "auto" and not blocked)
+
+
 def _flow_source(flow: str, net: SuperSloMo) -> FlowSource:
     return net.flow_source if flow == "auto" else cast(FlowSource, flow)
 
@@ -128,6 +142,7 @@ def superslomo(
     dedup_max_run: int = HoldRules.max_run,
     timestamps: Sequence[Fraction | float] | None = None,
     backend: str | None = None,
+    motion: str = "auto",
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -187,6 +202,11 @@ def superslomo(
         per frame size and kept in the user's cache folder). None: ``$VS_SUPERSLOMO_BACKEND`` when set, else
         the fastest installed for the device (openvino, then onnxruntime, then torch on the CPU; torch on
         CUDA). Warps and blend are the same PyTorch code for all; frames agree within 1e-3.
+    :param motion: ``"linear"``: the paper's constant velocity between the two frames of a pair.
+        ``"quadratic"``: with DIS flows, constant acceleration through the frames before and after the pair
+        as well, where the two ends of the pair agree on it (two more DIS flows a pair; a pair at an end of
+        the clip or next to a cut stays linear); not with ``flow="net"``, ``dedup`` or ``timestamps``.
+        ``"auto"`` (default): quadratic where it can be, else linear.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
         frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source
@@ -199,6 +219,8 @@ def superslomo(
         raise _error(f"cache_mb must be a non-negative int, got {cache_mb!r}")
     if flow != "auto" and flow not in FLOW_SOURCES:
         raise _error(f"flow must be 'auto', 'net' or 'dis', got {flow!r}")
+    if motion not in MOTIONS:
+        raise _error(f"motion must be one of {', '.join(map(repr, MOTIONS))}, got {motion!r}")
     if not isinstance(dedup_threshold, (int, float)) or not 0 < dedup_threshold <= 1:
         raise _error(f"dedup_threshold must be in (0, 1], got {dedup_threshold!r}")
     if isinstance(dedup_max_run, bool) or not isinstance(dedup_max_run, int) or not 1 <= dedup_max_run <= 16:
@@ -234,6 +256,7 @@ def superslomo(
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
+    quadratic = _quadratic(motion, engine.flow, dedup, timestamps is not None)
 
     if isinstance(timing, TimestampTiming):
         out_fps, duration_scale = timing.fps, Fraction(1)
@@ -250,8 +273,9 @@ def superslomo(
     # Source frames around each output position: with dedup the distinct frames A and B may lie up to
     # max_run frames away, and which frames are held follows from flags up to twice that far.
     reach = hold_rules.max_run if dedup else 0
-    frames_at = range(-reach, reach + 2)  # A in [left - reach, left], B in [left + 1, left + reach + 1]
-    stats_at = range(reach + 1)  # the cut test reads pair (B - 1, B)
+    # A in [left - reach, left], B in [left + 1, left + reach + 1]; quadratic motion adds A - 1 and B + 1.
+    frames_at = range(-reach - quadratic, reach + 2 + quadratic)
+    stats_at = range(-quadratic, reach + 1 + quadratic)  # the cut test reads pair (B - 1, B)
     lowest, highest = flag_span(reach)
     flags_at = range(lowest, highest + 1) if dedup else range(0)
     # One node each for the statistics and the flags, shifted many ways: VapourSynth's cache of that node
@@ -289,16 +313,26 @@ def superslomo(
         if not sc:
             return False
         before, after = f[frames_at.index(b - 1 - left)], f[frames_at.index(b - left)]
-        stats = f[stats_first + b - 1 - left].props
+        stats = f[stats_first + stats_at.index(b - 1 - left)].props
         return is_cut(
             before.props, after.props, stats, sc_threshold, lambda: compensated_difference(*ends(a, b, left, f))
         )
+
+    def neighbours(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Frames a - 1 and b + 1 for quadratic motion (consecutive frames: no dedup); none when either lies
+        past an end of the clip or across a cut, and the pair's motion stays linear."""
+        if not quadratic or a == 0 or b + 1 >= clip.num_frames:
+            return None, None
+        if cuts.get(a - 1, lambda: cut(a - 1, a, left, f)) or cuts.get(b, lambda: cut(b, b + 1, left, f)):
+            return None, None
+        return read_frame(f[frames_at.index(a - 1 - left)]), read_frame(f[frames_at.index(b + 1 - left)])
 
     def chunk_frames(a: int, b: int, index: int, left: int, f: list[vs.VideoFrame]) -> np.ndarray:
         """Chunk ``index`` of the frames between distinct frames a and b; once per chunk for all threads."""
         times = [float(x) for x in timing.pair_times(a, b, start=index * chunk, stop=(index + 1) * chunk)]
         try:
-            return engine.interpolate(*ends(a, b, left, f), times).numpy().astype(dtype, copy=False)
+            frames = engine.interpolate(*ends(a, b, left, f), times, *neighbours(a, b, left, f))
+            return frames.numpy().astype(dtype, copy=False)
         except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
             raise _error(str(exc)) from None
 

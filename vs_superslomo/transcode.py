@@ -149,6 +149,7 @@ class Job:
     fp16: bool | None = None
     sc: bool = True
     flow: str = "auto"
+    motion: str = "auto"
     dedup: bool = False
     dedup_threshold: float = HoldRules.threshold
     dedup_max_run: int = HoldRules.max_run
@@ -516,6 +517,7 @@ def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             fp16=job.fp16,
             sc=job.sc,
             flow=job.flow,
+            motion=job.motion,
             dedup=job.dedup,
             dedup_threshold=job.dedup_threshold,
             dedup_max_run=job.dedup_max_run,
