@@ -39,12 +39,22 @@ def test_edges_lie_at_cuts_or_every_target_and_no_chunk_is_out_of_bounds(
         assert num_source <= target + target // 2
     scene_starts = {c + 1 for c in cuts}
     for start, edge in zip(bounds, edges, strict=False):
-        near = [s for s in scene_starts if max(1, target // 2) <= s - start <= target + target // 2]
-        if edge not in scene_starts:  # no cut in reach (or none that leaves half a target for the rest)
+        # Cuts in reach that leave at least half a target for the rest of the clip.
+        near = [
+            s
+            for s in scene_starts
+            if max(1, target // 2) <= s - start <= target + target // 2 and num_source - s >= max(1, target // 2)
+        ]
+        if edge not in scene_starts:  # no such cut
             assert edge == start + target
-            assert not [s for s in near if num_source - s >= max(1, target // 2)]
+            assert not near
         else:  # the cut nearest the target length
-            assert all(abs(edge - start - target) <= abs(s - start - target) for s in near if s < num_source)
+            assert all(abs(edge - start - target) <= abs(s - start - target) for s in near)
+
+
+def test_a_cut_that_would_leave_too_short_a_last_chunk_is_passed_over() -> None:
+    # Found by hypothesis: from 300, the cut at 332 is nearer the target but leaves 14 frames (< 15).
+    assert source_edges(346, 30, [315, 331])[-1] == 316
 
 
 def test_edges_prefer_the_cut_nearest_the_target() -> None:

@@ -481,3 +481,18 @@ def test_quadratic_motion_takes_the_frames_around_each_pair_except_past_the_ends
     net = superslomo(clip, 2, model=model, flow="net", backend="torch")
     net_linear = superslomo(clip, 2, model=model, flow="net", motion="linear", backend="torch")
     assert all(np.array_equal(a, b) for a, b in zip(middles(net), middles(net_linear), strict=True))
+
+
+def test_each_dis_flow_is_computed_once_for_all_the_pairs_that_use_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With quadratic motion a pair's flows to its neighbours are the neighbouring pairs' own: in any order,
+    five frames take the eight flows between consecutive frames, two a pair, as linear motion does."""
+    from vs_superslomo import engine
+
+    calls: list[int] = []
+    real = engine.dis_flow
+    monkeypatch.setattr(engine, "dis_flow", lambda a, b: calls.append(1) or real(a, b))
+    clip = clip_from_arrays(accelerating_frames([-4, 0, 12, 32, 60]))
+    out = superslomo(clip, 2, model=zero_refinement_model(), flow="dis", backend="torch", sc=False)
+    for n in (5, 1, 7, 3):  # pairs 2, 0, 3, 1: every pair with both neighbours asks for four flows
+        out.get_frame(n)
+    assert len(calls) == 8

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 
@@ -19,8 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .backends import load_nets
+from .cache import ComputeOnceCache
 from .errors import EngineError
-from .flow import FLOW_SOURCES, FlowSource, dis_flow, dis_flows
+from .flow import FLOW_SOURCES, FlowSource, dis_flow
 from .motion import accelerations
 from .network import SuperSloMo
 
@@ -105,6 +107,17 @@ def _pad(x: Tensor, margin: int) -> Tensor:
     return F.pad(x, (margin, margin - w % -_MULTIPLE, margin, margin - h % -_MULTIPLE), mode="replicate")
 
 
+_DIS_CACHE_BYTES = 64 * 2**20
+
+
+def _picture(frame: np.ndarray | Tensor) -> tuple[bytes, np.ndarray]:
+    """A frame as contiguous float32 with a digest of its size and contents: the key of its DIS flows."""
+    array = np.ascontiguousarray(np.asarray(frame, np.float32))
+    digest = hashlib.blake2b(array.data, digest_size=16)
+    digest.update(repr(array.shape).encode())
+    return digest.digest(), array
+
+
 class Interpolator:
     """Runs a :class:`SuperSloMo` on one device; forwards are serialised so threads never oversubscribe it.
 
@@ -157,6 +170,12 @@ class Interpolator:
         self.tile = tile
         self.flow: FlowSource = flow
         self._lock = threading.Lock()
+        # DIS flows by the pictures they join: with quadratic motion a pair's flows to its neighbours are
+        # the neighbouring pairs' own flows, so each is computed once, two a pair as with linear motion. A
+        # few flows cover in-order requests; the latest is kept whatever its size.
+        self._dis_cache: ComputeOnceCache[tuple[bytes, bytes], np.ndarray] = ComputeOnceCache(
+            _DIS_CACHE_BYTES, lambda flow: flow.nbytes
+        )
         self._copy_stream = torch.cuda.Stream(device) if self.cuda else None
         self._trim = _malloc_trim()
         self._pairs = 0
@@ -204,8 +223,13 @@ class Interpolator:
         """
         if self.flow != "dis":
             return None
-        f01, f10 = dis_flows(np.asarray(frame0, np.float32), np.asarray(frame1, np.float32))
+        pictures = [_picture(frame) for frame in (frame0, frame1)]
+        f01, f10 = self._dis(*pictures), self._dis(*reversed(pictures))
         return self._upload_pair(torch.from_numpy(f01), torch.from_numpy(f10))
+
+    def _dis(self, source: tuple[bytes, np.ndarray], target: tuple[bytes, np.ndarray]) -> np.ndarray:
+        """DIS from one picture to another (each with its digest), once for every thread and pair asking."""
+        return self._dis_cache.get((source[0], target[0]), lambda: dis_flow(source[1], target[1]))
 
     def accelerations(
         self,
@@ -219,10 +243,7 @@ class Interpolator:
         without DIS flows or without both neighbours (the test that keeps an acceleration needs both ends)."""
         if flows is None or before is None or after is None:
             return None
-        f0m, f12 = (
-            dis_flow(np.asarray(frame, np.float32), np.asarray(other, np.float32))
-            for frame, other in ((frame0, before), (frame1, after))
-        )
+        f0m, f12 = (self._dis(_picture(frame), _picture(other)) for frame, other in ((frame0, before), (frame1, after)))
         outward = self._upload_pair(torch.from_numpy(f0m), torch.from_numpy(f12))
         return accelerations(*flows, *outward, self.model.warp)
 

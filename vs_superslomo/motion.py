@@ -10,6 +10,7 @@ this test flat 2D animation, whose pieces start and stop dead, lost 1.5 dB at k 
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from .warp import Warp, backwarp
@@ -24,8 +25,8 @@ SLACK_PX = 0.5
 
 
 def _norm(x: Tensor) -> Tensor:
-    length: Tensor = x.norm(dim=1, keepdim=True)  # torch's stub returns Any here
-    return length
+    # Element-wise: torch's vector norm over an axis of 2 took 18 ms on a 640×360 flow, hypot under 1 ms.
+    return torch.hypot(x[:, 0:1], x[:, 1:2])
 
 
 def _agree(a: Tensor, b: Tensor) -> Tensor:
