@@ -489,8 +489,8 @@ def test_each_dis_flow_is_computed_once_for_all_the_pairs_that_use_it(monkeypatc
     from vs_superslomo import engine
 
     calls: list[int] = []
-    real = engine.dis_flow
-    monkeypatch.setattr(engine, "dis_flow", lambda a, b: calls.append(1) or real(a, b))
+    real = engine.dis_gray
+    monkeypatch.setattr(engine, "dis_gray", lambda a, b: calls.append(1) or real(a, b))
     clip = clip_from_arrays(accelerating_frames([-4, 0, 12, 32, 60]))
     out = superslomo(clip, 2, model=zero_refinement_model(), flow="dis", backend="torch", sc=False)
     for n in (5, 1, 7, 3):  # pairs 2, 0, 3, 1: every pair with both neighbours asks for four flows

@@ -20,9 +20,9 @@ __all__ = [
     "FlowSource",
     "compensated_difference",
     "consistency_mask",
-    "dis_flow",
     "dis_flow_labels",
     "dis_flows",
+    "dis_gray",
     "gray8",
 ]
 
@@ -46,7 +46,7 @@ def _eight_bit(y: np.ndarray) -> np.ndarray:
 _MIN_SIDE = 16  # DIS refuses pictures smaller than 12 px both ways; tiny ones are padded up to this
 
 
-def _dis(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
+def dis_gray(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
     """DIS from one 8-bit picture to another, (2, H, W); any size (tiny pictures padded by replication)."""
     h, w = g0.shape
     pad = ((0, max(0, _MIN_SIDE - h)), (0, max(0, _MIN_SIDE - w)))
@@ -56,11 +56,6 @@ def _dis(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(flow[:h, :w].transpose(2, 0, 1))
 
 
-def dis_flow(frame0: np.ndarray, frame1: np.ndarray) -> np.ndarray:
-    """F01 alone between two (3, H, W) RGB frames (:func:`dis_flows` gives both directions)."""
-    return _dis(gray8(frame0), gray8(frame1))
-
-
 def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(F01, F10)`` between two (3, H, W) RGB frames: DIS both ways, each (2, H, W) float32 pixels.
 
@@ -68,7 +63,7 @@ def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.nd
     call: the object keeps state between calls, and one shared object would not be thread-safe.
     """
     g0, g1 = gray8(frame0), gray8(frame1)
-    return _dis(g0, g1), _dis(g1, g0)
+    return dis_gray(g0, g1), dis_gray(g1, g0)
 
 
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +78,7 @@ def compensated_difference(frame0: np.ndarray, frame1: np.ndarray) -> float:
     handheld pan whose frames differed by 0.166 came down to 0.051.
     """
     y0, y1 = luma(np.asarray(frame0, np.float32)), luma(np.asarray(frame1, np.float32))
-    f01 = _dis(_eight_bit(y0), _eight_bit(y1))  # the same luma DIS would compute again
+    f01 = dis_gray(_eight_bit(y0), _eight_bit(y1))  # the same luma DIS would compute again
     gx, gy = _grid(*y0.shape)
     back = cv2.remap(y1, gx + f01[0], gy + f01[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return float(np.abs(y0 - back).mean())
