@@ -184,7 +184,8 @@ class PreparedPair:
     f01: Tensor
     f10: Tensor
     # (5, C, H, W): F01 and F10 through the Ft0 weights, then through the Ft1 weights, then the share of the
-    # I0, I1, F01, F10 channels and the bias (weight 1 for every t).
+    # I0, I1, F01, F10 channels and the bias (weight 1 for every t); with ``accel``, (7, C, H, W): A0 and A1
+    # through the sum of the Ft0 and Ft1 weights follow.
     parts: Tensor
     warped_weight: Tensor  # the g1, g0 slice of the weights, contiguous once instead of sliced per t
     accel: tuple[Tensor, Tensor] | None = None
