@@ -204,7 +204,7 @@ def superslomo(
         CUDA). Warps and blend are the same PyTorch code for all; frames agree within 1e-3.
     :param motion: ``"linear"``: the paper's constant velocity between the two frames of a pair.
         ``"quadratic"``: with DIS flows, constant acceleration through the frames before and after the pair
-        as well, where the two ends of the pair agree on it (two more DIS flows a pair; a pair at an end of
+        as well, where the two ends of the pair agree on it (the neighbouring pairs' flows; a pair at an end of
         the clip or next to a cut stays linear); not with ``flow="net"``, ``dedup`` or ``timestamps``.
         ``"auto"`` (default): quadratic where it can be, else linear.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
