@@ -224,27 +224,29 @@ class Interpolator:
         """
         if self.flow != "dis":
             return None
-        pictures = [_picture(frame) for frame in (frame0, frame1)]
-        f01, f10 = self._dis(*pictures), self._dis(*reversed(pictures))
+        return self._flows(_picture(frame0), _picture(frame1))
+
+    def _flows(self, picture0: tuple[bytes, np.ndarray], picture1: tuple[bytes, np.ndarray]) -> tuple[Tensor, Tensor]:
+        f01, f10 = self._dis(picture0, picture1), self._dis(picture1, picture0)
         return self._upload_pair(torch.from_numpy(f01), torch.from_numpy(f10))
 
     def _dis(self, source: tuple[bytes, np.ndarray], target: tuple[bytes, np.ndarray]) -> np.ndarray:
         """DIS from one picture to another (each with its digest), once for every thread and pair asking."""
         return self._dis_cache.get((source[0], target[0]), lambda: dis_gray(source[1], target[1]))
 
-    def accelerations(
+    def _accelerations(
         self,
-        frame0: np.ndarray | Tensor,
-        frame1: np.ndarray | Tensor,
-        flows: tuple[Tensor, Tensor] | None,
-        before: np.ndarray | Tensor | None = None,
-        after: np.ndarray | Tensor | None = None,
+        picture0: tuple[bytes, np.ndarray],
+        picture1: tuple[bytes, np.ndarray],
+        flows: tuple[Tensor, Tensor],
+        before: np.ndarray | Tensor | None,
+        after: np.ndarray | Tensor | None,
     ) -> tuple[Tensor, Tensor] | None:
         """``(A0, A1)`` for quadratic motion (:func:`.motion.accelerations`), padded like the flows; None
-        without DIS flows or without both neighbours (the test that keeps an acceleration needs both ends)."""
-        if flows is None or before is None or after is None:
+        without both neighbours (the test that keeps an acceleration needs both ends)."""
+        if before is None or after is None:
             return None
-        f0m, f12 = (self._dis(_picture(frame), _picture(other)) for frame, other in ((frame0, before), (frame1, after)))
+        f0m, f12 = self._dis(picture0, _picture(before)), self._dis(picture1, _picture(after))
         outward = self._upload_pair(torch.from_numpy(f0m), torch.from_numpy(f12))
         return accelerations(*flows, *outward, self.model.warp)
 
@@ -368,7 +370,7 @@ class Interpolator:
         """Frames at ``times`` between ``frame0`` and ``frame1``: float32 (len(times), 3, H, W) on the CPU.
 
         ``before`` and ``after``, the frames one interval before ``frame0`` and after ``frame1``, give
-        quadratic motion with DIS flows (:meth:`accelerations`); without both, or with the flow net, the
+        quadratic motion with DIS flows (:func:`.motion.accelerations`); without both, or with the flow net, the
         paper's linear motion. A given (pair, neighbours, times) always runs in the same batches, so
         results never depend on which thread asked first.
         """
@@ -376,8 +378,11 @@ class Interpolator:
         if not times:
             return torch.empty((0, 3, h, w), dtype=torch.float32)
         x0, x1 = self.upload(frame0, frame1)
-        flows = self.flows(frame0, frame1)  # outside the lock: DIS of one pair overlaps another's forward
-        accel = self.accelerations(frame0, frame1, flows, before, after)
+        flows = accel = None
+        if self.flow == "dis":  # outside the lock: DIS of one pair overlaps another's forward
+            pictures = _picture(frame0), _picture(frame1)  # once each, for the flows and the accelerations
+            flows = self._flows(*pictures)
+            accel = self._accelerations(*pictures, flows, before, after)
         with self._lock:
             self._pairs += 1
             if self._pairs % _TRIM_EVERY == 0:
