@@ -127,6 +127,11 @@ def default_backend(device: torch.device) -> str:
     return "torch"
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line errors."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _install_hint(backend: str) -> str:
     return f"pip install 'vs-superslomo[{_EXTRAS[backend]}]'"
 
@@ -205,7 +210,7 @@ def export_onnx(module: nn.Module, example: Tensor, path: Path, input_name: str,
     except BackendError:
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = _first_line(exc)
         raise BackendError(
             f"exporting {path.name} to ONNX failed: {first}; the exporter comes with {_install_hint('onnxruntime')} "
             "(torch and onnxscript), or use backend='torch'"
@@ -303,7 +308,7 @@ class _OnnxNet:
                     except BackendError:
                         raise
                     except Exception as exc:
-                        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                        first = _first_line(exc)
                         raise BackendError(
                             f"{self.backend} cannot load the exported {self.part} U-Net ({path}): {first}; "
                             f"reinstall it with {_install_hint(self.backend)}, or use backend='torch'"
@@ -345,7 +350,7 @@ class _CompiledNet:
             try:
                 out = self.compiled(x)
             except Exception as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                first = _first_line(exc)
                 raise BackendError(
                     f"torch.compile failed for the input shape {tuple(x.shape)}: {first} (on the CPU it needs a C++ "
                     "compiler such as gcc); use backend='torch', or 'onnxruntime' "
