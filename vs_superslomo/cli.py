@@ -64,6 +64,7 @@ def _main_parser() -> argparse.ArgumentParser:
     from .distributed import add_worker_arguments
     from .flow import FLOW_SOURCES
     from .holds import HoldRules
+    from .plugin import MOTIONS  # loaded by transcode anyway
     from .transcode import CODECS, parse_factor, parse_fps, parse_time
 
     p = Parser(
@@ -101,7 +102,7 @@ def _main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--motion",
-        choices=("auto", "linear", "quadratic"),
+        choices=MOTIONS,
         default="auto",
         help="between two frames only (linear) or through the frames around them too (quadratic, DIS flows)",
     )
