@@ -29,6 +29,8 @@ def test_command_line_trains_and_reports_bad_settings(
     err = capsys.readouterr().err
     assert err.startswith("vs-superslomo train: error: ") and "crop must be a multiple of 32" in err
     assert err.count("\n") == 1
+    assert main([*common, "--motion", "quadratic", "--checkpoint", str(tmp_path / "quadratic.pt")]) == 1
+    assert "motion 'quadratic' needs --flow dis" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main([*common, "--device", "cuda", "--checkpoint", str(tmp_path / "cuda.pt")]) == 1
         assert capsys.readouterr().err == (

@@ -84,12 +84,14 @@ def test_dis_runs_train_the_interpolation_net_alone_on_dis_flows(
 ) -> None:
     donor = tmp_path / "donor.safetensors"
     save_model(make_model(seed=5), donor, provenance="donor weights", half=True)  # as exports are
-    config = tiny_train_config(tmp_path, folders, flow="dis", flow_net=str(donor), lr=1e-2)
+    # With quadratic motion: real windows with frames around them carry accelerations (the filter's default).
+    config = tiny_train_config(tmp_path, folders, flow="dis", flow_net=str(donor), lr=1e-2, motion="quadratic")
     result = train(config)
     assert {"l1", "warp"} <= set(result.history[0]) and not {"smooth", "flow"} & set(result.history[0])
     model, info = load_model(result.out or "")
     assert info.flow == model.flow_source == "dis"
     assert "on DIS flows" in info.provenance and "donor weights" in info.provenance
+    assert ("DIS flows and accelerations" in info.provenance) == (folders[1] is not None)  # real windows only
     # The flow net is the donor's, untouched; the interpolation net trained from a zero output layer.
     donor_flow = load_model(donor)[0].flow.state_dict()
     assert all(torch.equal(v, donor_flow[k]) for k, v in model.flow.state_dict().items())

@@ -87,3 +87,18 @@ def test_vgg_features_load_from_torchvision_keys_and_add_the_perceptual_term(
     torch.save(state, tmp_path / "bad.pth")
     with pytest.raises(JobError, match=r"features\.19\.bias is missing"):
         load_vgg16(tmp_path / "bad.pth")
+
+
+def test_quadratic_training_gives_the_network_the_batch_accelerations(photos: list[np.ndarray]) -> None:
+    model, batch = make_model(), synthetic_batch(photos)
+    linear, quadratic = TrainConfig(photos="x", flow="dis"), TrainConfig(photos="x", flow="dis", motion="quadratic")
+    plain = compute_loss(model, batch, linear, 0)[1]["l1"]
+    assert not batch["accel"].any()  # synthetic motion has none: zeros are linear motion exactly
+    assert compute_loss(model, batch, quadratic, 0)[1]["l1"] == pytest.approx(plain)
+    moving = {**batch, "accel": torch.full_like(batch["accel"], 3.0)}
+    assert compute_loss(model, moving, quadratic, 0)[1]["l1"] != pytest.approx(plain, rel=1e-3)
+    assert compute_loss(model, moving, linear, 0)[1]["l1"] == pytest.approx(plain)  # a linear run ignores them
+    with pytest.raises(JobError, match="needs --flow dis"):
+        TrainConfig(photos="x", motion="quadratic").check()
+    with pytest.raises(JobError, match="motion must be one of"):
+        TrainConfig(photos="x", flow="dis", motion="cubic").check()  # type: ignore[arg-type]

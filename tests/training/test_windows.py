@@ -49,6 +49,23 @@ def test_real_windows_drop_cuts_holds_and_static_and_give_the_right_t(tmp_path: 
     assert small.frames.shape == (5, 3, 32, 32)
 
 
+def test_quadratic_windows_carry_accelerations_only_with_uncut_frames_around_them() -> None:
+    clip = windows.Clip("cut", np.stack(cut_clip_frames()), fps=24000 / 1001)
+    ds = windows.RealWindowDataset([clip], 64, windows=(3,), quadratic=True, augmentation=samples.Augment.none())
+    linear = windows.RealWindowDataset([clip], 64, windows=(3,), augmentation=samples.Augment.none())
+    seen = {}
+    for index in range(40):
+        start = ds.window_of(index)[1]
+        sample = ds.sample(index)
+        # Valid starts 0, 1, 2, 3, 4, 7 and a cut between frames 6 and 7: only start 2 has frames 0 and 6,
+        # one span before and after, with no cut between them (as the filter: none at clip ends and cuts).
+        seen[start] = sample.accel is not None
+        assert linear.sample(index).accel is None
+        if sample.accel is not None:
+            assert sample.accel.shape == (4, 64, 64) and float(ds[index]["accel"].abs().max()) > 0
+    assert seen == {0: False, 1: False, 2: True, 3: False, 4: False, 7: False}
+
+
 def test_fast_clips_get_proportionally_longer_windows() -> None:
     frames = np.stack(random_frames(30, 32, 32))
     ds = windows.RealWindowDataset([windows.Clip("fast", frames, fps=120.0)], 32, windows=(3,), pseudo_flow=False)

@@ -11,7 +11,7 @@ import vapoursynth as vs
 from ..commandline import Parser, add_device, device_index, run
 from ..flow import FLOW_SOURCES
 from ..warp import WARPS
-from .config import TrainConfig
+from .config import TRAIN_MOTIONS, TrainConfig
 from .loop import train
 
 __all__ = ["main"]
@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         help="net: train both networks end to end (default); dis: the interpolation net alone on OpenCV DIS flows",
     )
     p.add_argument("--flow-net", metavar="WEIGHTS", help="--flow dis: carry this file's flow net (for flow='net')")
+    p.add_argument(
+        "--motion",
+        choices=TRAIN_MOTIONS,
+        default=d.motion,
+        help="--flow dis: quadratic gives real windows the accelerations the filter's motion='auto' uses "
+        "(default linear: the paper's motion)",
+    )
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
     p.add_argument("--batch", type=int, default=d.batch, help=f"batch size (default {d.batch})")
     p.add_argument("--crop", type=int, default=d.crop, help=f"crop size, a multiple of 32 (default {d.crop})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from tqdm import tqdm
 
@@ -13,7 +13,7 @@ from ..errors import JobError
 from ..flow import FLOW_SOURCES, FlowSource
 from ..warp import WARPS, Warp
 
-__all__ = ["DEFAULT_HOLDOUT", "Schedule", "TrainConfig"]
+__all__ = ["DEFAULT_HOLDOUT", "TRAIN_MOTIONS", "Schedule", "TrainConfig", "TrainMotion"]
 
 # Clips of ../clips kept out of training by default, fixed before the DIS-flow weights were trained (the
 # weights issue's held-out set), one of each kind users film: the one real high-frame-rate clip (ground
@@ -28,6 +28,8 @@ DEFAULT_HOLDOUT: tuple[str, ...] = (
     "openboard-common__wannaworktogether_600f",
 )
 Schedule = Literal["cosine", "step", "constant"]
+TrainMotion = Literal["linear", "quadratic"]
+TRAIN_MOTIONS: tuple[str, ...] = get_args(TrainMotion)
 
 
 @dataclass
@@ -44,6 +46,10 @@ class TrainConfig:
     # not trained (it is taken from flow_net when given, so the file also serves flow="net").
     flow: FlowSource = "net"
     flow_net: str | None = None
+    # "quadratic" (flow "dis" only): real windows with frames around them carry the accelerations the
+    # filter's motion="auto" gives the network (constant acceleration where both ends agree); "linear":
+    # the paper's motion only, as the shipped weights were trained.
+    motion: TrainMotion = "linear"
     steps: int = 4000
     batch: int = 8
     crop: int = 128
@@ -100,6 +106,10 @@ class TrainConfig:
             raise JobError(f"flow must be one of {FLOW_SOURCES}, got {self.flow!r}")
         if self.flow_net and self.flow != "dis":
             raise JobError("flow_net is for --flow dis runs (the flow net is not trained there); drop it")
+        if self.motion not in TRAIN_MOTIONS:
+            raise JobError(f"motion must be one of {TRAIN_MOTIONS}, got {self.motion!r}")
+        if self.motion == "quadratic" and self.flow != "dis":
+            raise JobError("motion 'quadratic' needs --flow dis (the filter has quadratic motion with DIS flows only)")
         if self.schedule not in ("cosine", "step", "constant"):
             raise JobError(f"schedule must be cosine, step or constant, got {self.schedule!r}")
         if not 0 <= self.synthetic_fraction <= 1:

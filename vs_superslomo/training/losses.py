@@ -33,12 +33,17 @@ class Forward:
 
 
 def forward_parts(
-    model: SuperSloMo, i0: Tensor, i1: Tensor, t: Tensor, flows: tuple[Tensor, Tensor] | None = None
+    model: SuperSloMo,
+    i0: Tensor,
+    i1: Tensor,
+    t: Tensor,
+    flows: tuple[Tensor, Tensor] | None = None,
+    accel: tuple[Tensor, Tensor] | None = None,
 ) -> Forward:
     """The network's forward (:meth:`SuperSloMo.synthesize_parts`) with what the losses need from it;
-    ``flows`` (F01, F10) from elsewhere (DIS) replace the flow net's."""
+    ``flows`` (F01, F10) from elsewhere (DIS) replace the flow net's; ``accel`` (A0, A1) adds quadratic motion."""
     f01, f10 = (f.float() for f in (model.compute_flow(i0, i1) if flows is None else flows))
-    g0, g1, out = model.synthesize_parts(i0, i1, f01, f10, t)
+    g0, g1, out = model.synthesize_parts(i0, i1, f01, f10, t, accel)
     return Forward(f01, f10, g0, g1, out)
 
 
@@ -119,7 +124,8 @@ def compute_loss(
     """The total loss of a batch (tensors already on the model's device) and its parts as floats."""
     i0, i1, it = (model.normalize(batch[k]) for k in ("i0", "i1", "it"))
     dis = config.flow == "dis"
-    fw = forward_parts(model, i0, i1, batch["t"], (batch["flow01"], batch["flow10"]) if dis else None)
+    accel = (batch["accel"][:, :2], batch["accel"][:, 2:]) if config.motion == "quadratic" else None
+    fw = forward_parts(model, i0, i1, batch["t"], (batch["flow01"], batch["flow10"]) if dis else None, accel)
     l1 = F.l1_loss
     rec = l1(fw.out, it)
     warp = l1(fw.g0, it) + l1(fw.g1, it)

@@ -1,4 +1,5 @@
-"""Training samples: three frames (I0, the target It at time t, I1) with optional flows, and augmentation.
+"""Training samples: three frames (I0, the target It at time t, I1) with optional flows and accelerations,
+and augmentation.
 
 A sample's frames are (3, H, W) float32 RGB in [0, 1] and its flows F01/F10 (2, H, W) in pixels (see
 :class:`Sample`). Every item of a training stream is a pure function of ``(seed, index)``
@@ -17,8 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..flow import dis_flow_labels
+from ..flow import dis_flow_labels, dis_gray, gray8
 from ..luma import luma
+from ..motion import accelerations
+from ..warp import Warp
 
 __all__ = [
     "DEFAULT_AUGMENT",
@@ -51,7 +54,9 @@ class Sample:
     """One training triple, frames (3, H, W) float32 in [0, 1] and flows (2, H, W) in pixels.
 
     ``flow_mask`` (2, H, W) is 1 where channel 0 = F01 / channel 1 = F10 is trustworthy; both flows and the
-    mask are zero and ``has_flow`` False when the motion is unknown.
+    mask are zero and ``has_flow`` False when the motion is unknown. ``accel`` (4, H, W), A0 then A1 in
+    pixels, is quadratic motion's accelerations (:func:`.motion.accelerations`); None: the paper's linear
+    motion, as the filter has at clip ends and cuts.
     """
 
     i0: np.ndarray
@@ -62,6 +67,7 @@ class Sample:
     flow10: np.ndarray
     flow_mask: np.ndarray
     has_flow: bool
+    accel: np.ndarray | None = None
 
     @classmethod
     def without_flow(cls, i0: np.ndarray, i1: np.ndarray, it: np.ndarray, t: float) -> Sample:
@@ -73,21 +79,35 @@ class Sample:
         f01, f10, mask = dis_flow_labels(self.i0, self.i1)
         return replace(self, flow01=f01, flow10=f10, flow_mask=mask, has_flow=True)
 
+    def with_accelerations(self, before: np.ndarray, after: np.ndarray, warp: Warp = "exact") -> Sample:
+        """This sample (with DIS flows) with quadratic motion's accelerations from the frames one interval
+        before I0 and after I1, computed as the filter computes them (DIS on whole frames, the same test)."""
+        if not self.has_flow:
+            raise ValueError("accelerations need the sample's DIS flows first (with_dis_flows)")
+        outward = dis_gray(gray8(self.i0), gray8(before)), dis_gray(gray8(self.i1), gray8(after))
+        f01, f10, f0m, f12 = (torch.from_numpy(f)[None] for f in (self.flow01, self.flow10, *outward))
+        a0, a1 = accelerations(f01, f10, f0m, f12, warp)
+        return replace(self, accel=torch.cat((a0, a1), 1)[0].numpy())
+
     @property
     def shape(self) -> tuple[int, int]:
         return self.i0.shape[1], self.i0.shape[2]
 
     def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> Sample:
-        """Apply one spatial operation to every array (frames, flows, mask) alike."""
+        """Apply one spatial operation to every array (frames, flows, mask, accelerations) alike."""
         arrays = (self.i0, self.i1, self.it, self.flow01, self.flow10, self.flow_mask)
         i0, i1, it, f01, f10, mask = (np.ascontiguousarray(fn(a), dtype=np.float32) for a in arrays)
-        return Sample(i0, i1, it, self.t, f01, f10, mask, self.has_flow)
+        accel = None if self.accel is None else np.ascontiguousarray(fn(self.accel), dtype=np.float32)
+        return Sample(i0, i1, it, self.t, f01, f10, mask, self.has_flow, accel)
 
     def to_tensors(self) -> dict[str, Tensor]:
         # Copies: an uncropped frame may still be a view into a clip's frames, which must stay untouched.
         out = {k: torch.from_numpy(np.array(getattr(self, k), dtype=np.float32)) for k in _ARRAY_KEYS}
         out["t"] = torch.tensor(self.t, dtype=torch.float32)
         out["has_flow"] = torch.tensor(float(self.has_flow), dtype=torch.float32)
+        # Zero accelerations are linear motion exactly: samples with and without them batch together.
+        accel = np.zeros((4, *self.shape), np.float32) if self.accel is None else self.accel
+        out["accel"] = torch.from_numpy(np.array(accel, dtype=np.float32))
         return out
 
 
@@ -95,18 +115,24 @@ _ARRAY_KEYS = ("i0", "i1", "it", "flow01", "flow10", "flow_mask")
 
 
 def flip(sample: Sample, axis: Literal["x", "y"]) -> Sample:
-    """Mirror left-right (``x``) or upside down (``y``); that flow component changes sign."""
+    """Mirror left-right (``x``) or upside down (``y``); that flow (and acceleration) component changes sign."""
     dim, channel = (2, 0) if axis == "x" else (1, 1)
     out = sample.map(lambda a: np.flip(a, dim).copy())  # a copy: the flows are negated in place below
     out.flow01[channel] *= -1
     out.flow10[channel] *= -1
+    if out.accel is not None:
+        out.accel[channel::2] *= -1
     return out
 
 
 def reverse(sample: Sample) -> Sample:
-    """Play the triple backwards: I0 ⇄ I1, t → 1 − t, F01 ⇄ F10 (F01 of the reversed clip is F10)."""
+    """Play the triple backwards: I0 ⇄ I1, t → 1 − t, F01 ⇄ F10 (F01 of the reversed clip is F10), A0 ⇄ A1
+    (the reversed clip's A0 = F10 + F12 is A1; the acceleration term is symmetric in t and 1 − t)."""
     mask = sample.flow_mask[::-1].copy()
-    return Sample(sample.i1, sample.i0, sample.it, 1.0 - sample.t, sample.flow10, sample.flow01, mask, sample.has_flow)
+    accel = None if sample.accel is None else np.concatenate((sample.accel[2:], sample.accel[:2]))
+    return Sample(
+        sample.i1, sample.i0, sample.it, 1.0 - sample.t, sample.flow10, sample.flow01, mask, sample.has_flow, accel
+    )
 
 
 def crop(sample: Sample, y: int, x: int, height: int, width: int) -> Sample:
@@ -127,9 +153,9 @@ def fit(sample: Sample, size: int) -> Sample:
         return sample
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
     out = sample.map(lambda a: _resize(a, nh, nw))
-    for flow in (out.flow01, out.flow10):
-        flow[0] *= nw / w
-        flow[1] *= nh / h
+    for flow in (out.flow01, out.flow10, *([] if out.accel is None else [out.accel])):
+        flow[0::2] *= nw / w
+        flow[1::2] *= nh / h
     out.flow_mask = (out.flow_mask > 0.999).astype(np.float32)
     return out
 

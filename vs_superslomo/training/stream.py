@@ -100,8 +100,10 @@ def build_data(config: TrainConfig) -> TrainData:
             seed=config.seed,
             length=length,
             pseudo_flow=config.pseudo_flow or dis,  # DIS flows on the whole frames, before cropping
+            quadratic=config.motion == "quadratic",
         )
         labels = ", DIS flows" if dis else ", DIS pseudo-flow" if config.pseudo_flow else ""
+        labels += " and accelerations" if config.motion == "quadratic" else ""
         names = ", ".join(c.name for c in clips)
         parts.append(
             f"real windows of {'/'.join(map(str, config.windows))} frames{labels} from {len(clips)} clips "

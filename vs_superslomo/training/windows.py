@@ -154,7 +154,10 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
 
     ``windows`` are lengths in frames at ``base_fps``; a faster clip gets proportionally longer windows
     (so the 187 fps clip gives large motion). Item ``index`` picks a clip uniformly, then a window and k,
-    all from ``(seed, index)``. With ``pseudo_flow``, DIS flows between I0 and I1 are the flow labels.
+    all from ``(seed, index)``. With ``pseudo_flow``, DIS flows between I0 and I1 are the flow labels. With
+    ``quadratic`` too, a window whose frames one span before I0 and after I1 exist without a cut in
+    between also carries quadratic motion's accelerations (:meth:`Sample.with_accelerations`), as the
+    filter's ``motion="auto"`` gives them; other windows keep linear motion, as the filter does there.
     """
 
     def __init__(
@@ -167,6 +170,7 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
         seed: int = 0,
         length: int = 1_000_000,
         pseudo_flow: bool = True,
+        quadratic: bool = False,
         augmentation: Augment = DEFAULT_AUGMENT,
         cut_threshold: float = DEFAULT_CUT_THRESHOLD,
         min_motion: float = 0.004,
@@ -175,10 +179,14 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
         self.clips = list(clips)
         self.size, self.seed, self.length = size, seed, length
         self.pseudo_flow, self.augmentation = pseudo_flow, augmentation
+        self.quadratic = quadratic
         self.windows: list[list[_Window]] = []
+        # Per clip, whether each consecutive frame pair is a cut: neighbours across one give no acceleration.
+        self._cuts: list[np.ndarray] = []
         for c, clip in enumerate(self.clips):
             # Luma once per clip, not once per window length.
             stride, y = _stride(clip.fps, base_fps), luma(clip.frames)
+            self._cuts.append(np.abs(np.diff(y, axis=0)).mean(axis=(1, 2)) > cut_threshold)
             found = []
             for w in sorted(set(windows)):
                 span = (w - 1) * stride
@@ -216,7 +224,13 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
         frames = self.clips[c].frames
         i0, it, i1 = frames[start], frames[start + k], frames[start + span]
         sample = Sample.without_flow(i0, i1, it, k / span)
-        return sample.with_dis_flows() if self.pseudo_flow else sample
+        if not self.pseudo_flow:
+            return sample
+        sample = sample.with_dis_flows()
+        before, after = start - span, start + 2 * span
+        if self.quadratic and before >= 0 and after < len(frames) and not self._cuts[c][before:after].any():
+            sample = sample.with_accelerations(frames[before], frames[after])
+        return sample
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         # Augmentation draws from its own stream, independent of how many draws window_of made.
