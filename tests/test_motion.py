@@ -34,3 +34,12 @@ def test_the_test_is_per_pixel() -> None:
     a0, a1 = accelerations(f01, f10, f0m, f12, "exact")
     assert torch.allclose(a1[..., 12:16], uniform(8)[..., 12:16]) and not a1[..., 16:].any()
     assert torch.allclose(a0[..., :4], uniform(8)[..., :4]) and not a0[..., 8:].any()
+
+
+def test_unevenly_spaced_neighbours_give_the_same_acceleration() -> None:
+    # x = 8s + 4s² again, with the frame before at s = -1/2 (τ0 = 1/2) and the one after at s = 4 (τ1 = 3):
+    # F0,-1 = -4 + 1 = -3 and F12 = 96 - 12 = 84. Read as evenly spaced they would be wrong.
+    f01, f10, f0m, f12 = uniform(12), uniform(-12), uniform(-3), uniform(84)
+    a0, a1 = accelerations(f01, f10, f0m, f12, "exact", spacing=(0.5, 3.0))
+    assert torch.allclose(a0[..., :20], uniform(8)[..., :20]) and torch.allclose(a1[..., 12:], uniform(8)[..., 12:])
+    assert not accelerations(f01, f10, f0m, f12, "exact")[0].any()  # 9 against 72: no agreement

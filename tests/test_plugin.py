@@ -483,6 +483,27 @@ def test_quadratic_motion_takes_the_frames_around_each_pair_except_past_the_ends
     assert all(np.array_equal(a, b) for a, b in zip(middles(net), middles(net_linear), strict=True))
 
 
+def test_quadratic_motion_with_timestamps_takes_the_neighbours_at_their_real_distances() -> None:
+    """x = 8s + 4s² px at s = -2, 0, 1 and 2 (a variable rate): the frame before the pair (1, 2) lies two pair
+    intervals before it. At that distance both ends see A = 8 and the frame at s = 1/2 lands on the picture
+    (5 px); read as evenly spaced, A0 would be 12 (a quarter pixel off), and linear motion is a pixel off."""
+    *frames, truth = accelerating_frames([0, 0, 12, 32, 5])
+    model = zero_refinement_model()
+    engine = Interpolator(model, torch.device("cpu"), flow="dis", backend="torch")
+    clip = clip_from_arrays(frames)
+    out = superslomo(clip, fps_num=2, timestamps=[0, 2, 3, 4], model=model, flow="dis", backend="torch", sc=False)
+    frame = out.get_frame(5)  # at 2.5 s: t = 1/2 between frames 1 and 2
+    assert (frame.props["SuperSloMoT"], frame.props["SuperSloMoSource"]) == (0.5, 1)
+    got = read_frame(frame)
+    spaced = engine.interpolate(frames[1], frames[2], [0.5], frames[0], frames[3], spacing=(2.0, 1.0))[0].numpy()
+    np.testing.assert_allclose(got, spaced, atol=1e-6)
+    even = engine.interpolate(frames[1], frames[2], [0.5], frames[0], frames[3])[0].numpy()
+    linear = engine.interpolate(frames[1], frames[2], [0.5])[0].numpy()
+    inside = (slice(None), slice(16, -16), slice(40, -40))
+    errors = [float(np.abs(x - truth)[inside].mean()) for x in (got, even, linear)]
+    assert errors[0] < errors[1] / 2 < errors[2] / 4, errors
+
+
 def test_each_dis_flow_is_computed_once_for_all_the_pairs_that_use_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """With quadratic motion a pair's flows to its neighbours are the neighbouring pairs' own: in any order,
     five frames take the eight flows between consecutive frames, two a pair, as linear motion does."""

@@ -170,6 +170,14 @@ def test_timestamp_positions_follow_the_definition(spans: list[Fraction], fps: F
             )
 
 
+def test_spacing_of_the_frames_around_a_pair_is_in_units_of_the_pair() -> None:
+    assert Timing(10, Fraction(2)).spacing(3, 4, 5, 6) == (1, 1)
+    assert Timing(10, Fraction(2)).spacing(1, 3, 5, 6) == (1, Fraction(1, 2))  # held frames: 2 apart, then 1
+    # 25 fps, then 12.5 fps from frame 2: the pair (1, 2) lasts 0.04 s, the frame after lies 0.08 s on.
+    timing = TimestampTiming.from_timestamps([0, 0.04, 0.08, 0.16, 0.24], 5, Fraction(50))
+    assert timing.spacing(0, 1, 2, 3) == (1, 2) and timing.spacing(1, 2, 3, 4) == (Fraction(1, 2), 1)
+
+
 @given(lengths, factors)
 def test_even_timestamps_place_frames_as_the_factor_does(n: int, factor: Fraction) -> None:
     fps = Fraction(24000, 1001)

@@ -241,6 +241,7 @@ class Interpolator:
         flows: tuple[Tensor, Tensor],
         before: np.ndarray | Tensor | None,
         after: np.ndarray | Tensor | None,
+        spacing: tuple[float, float],
     ) -> tuple[Tensor, Tensor] | None:
         """``(A0, A1)`` for quadratic motion (:func:`.motion.accelerations`), padded like the flows; None
         without both neighbours (the test that keeps an acceleration needs both ends)."""
@@ -248,7 +249,7 @@ class Interpolator:
             return None
         f0m, f12 = self._dis(picture0, _picture(before)), self._dis(picture1, _picture(after))
         outward = self._upload_pair(torch.from_numpy(f0m), torch.from_numpy(f12))
-        return accelerations(*flows, *outward, self.model.warp)
+        return accelerations(*flows, *outward, self.model.warp, spacing)
 
     def _upload_pair(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         pair = torch.stack([a, b])
@@ -366,13 +367,15 @@ class Interpolator:
         times: Sequence[float],
         before: np.ndarray | Tensor | None = None,
         after: np.ndarray | Tensor | None = None,
+        spacing: tuple[float, float] = (1.0, 1.0),
     ) -> Tensor:
         """Frames at ``times`` between ``frame0`` and ``frame1``: float32 (len(times), 3, H, W) on the CPU.
 
-        ``before`` and ``after``, the frames one interval before ``frame0`` and after ``frame1``, give
-        quadratic motion with DIS flows (:func:`.motion.accelerations`); without both, or with the flow net, the
-        paper's linear motion. A given (pair, neighbours, times) always runs in the same batches, so
-        results never depend on which thread asked first.
+        ``before`` and ``after``, the frames ``spacing`` = (τ0, τ1) pair intervals before ``frame0`` and after
+        ``frame1`` (one each at a constant rate), give quadratic motion with DIS flows
+        (:func:`.motion.accelerations`); without both, or with the flow net, the paper's linear motion. A
+        given (pair, neighbours, times) always runs in the same batches, so results never depend on which
+        thread asked first.
         """
         h, w = frame0.shape[1:]
         if not times:
@@ -382,7 +385,7 @@ class Interpolator:
         if self.flow == "dis":  # outside the lock: DIS of one pair overlaps another's forward
             pictures = _picture(frame0), _picture(frame1)  # once each, for the flows and the accelerations
             flows = self._flows(*pictures)
-            accel = self._accelerations(*pictures, flows, before, after)
+            accel = self._accelerations(*pictures, flows, before, after, spacing)
         with self._lock:
             self._pairs += 1
             if self._pairs % _TRIM_EVERY == 0:

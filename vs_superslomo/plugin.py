@@ -63,12 +63,12 @@ def _check_clip(clip: Any) -> vs.VideoNode:
 MOTIONS = ("auto", "linear", "quadratic")
 
 
-def _quadratic(motion: str, flow: FlowSource, dedup: bool, timestamps: bool) -> bool:
+def _quadratic(motion: str, flow: FlowSource, dedup: bool) -> bool:
     """Whether pairs take quadratic motion; ``motion="quadratic"`` where it cannot apply is an error."""
-    blocked = "flow='net'" if flow != "dis" else "dedup=True" if dedup else "timestamps" if timestamps else None
+    blocked = "flow='net'" if flow != "dis" else "dedup=True" if dedup else None
     if motion == "quadratic" and blocked:
         raise _error(
-            f"motion='quadratic' needs DIS flows between consecutive, evenly spaced frames; it does not work with "
+            f"motion='quadratic' needs DIS flows between consecutive frames; it does not work with "
             f"{blocked}: use motion='linear' (or 'auto')"
         )
     return motion == "quadratic" or (motion == "auto" and not blocked)
@@ -205,7 +205,8 @@ def superslomo(
     :param motion: ``"linear"``: the paper's constant velocity between the two frames of a pair.
         ``"quadratic"``: with DIS flows, constant acceleration through the frames before and after the pair
         as well, where the two ends of the pair agree on it (the neighbouring pairs' flows; a pair at an end of
-        the clip or next to a cut stays linear); not with ``flow="net"``, ``dedup`` or ``timestamps``.
+        the clip or next to a cut stays linear; with ``timestamps``, at their real distances); not with
+        ``flow="net"`` or ``dedup``.
         ``"auto"`` (default): quadratic where it can be, else linear.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
@@ -256,7 +257,7 @@ def superslomo(
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
-    quadratic = _quadratic(motion, engine.flow, dedup, timestamps is not None)
+    quadratic = _quadratic(motion, engine.flow, dedup)
 
     if isinstance(timing, TimestampTiming):
         out_fps, duration_scale = timing.fps, Fraction(1)
@@ -318,20 +319,23 @@ def superslomo(
             before.props, after.props, stats, sc_threshold, lambda: compensated_difference(*ends(a, b, left, f))
         )
 
-    def neighbours(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Frames a - 1 and b + 1 for quadratic motion (consecutive frames: no dedup); none when either lies
-        past an end of the clip or across a cut, and the pair's motion stays linear."""
+    def neighbours(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> dict[str, Any]:
+        """Frames a - 1 and b + 1 for quadratic motion (consecutive frames: no dedup) and how far they lie, as
+        :meth:`Interpolator.interpolate` takes them; none when either lies past an end of the clip or across
+        a cut, and the pair's motion stays linear."""
         if not quadratic or a == 0 or b + 1 >= clip.num_frames:
-            return None, None
+            return {}
         if cuts.get(a - 1, lambda: cut(a - 1, a, left, f)) or cuts.get(b, lambda: cut(b, b + 1, left, f)):
-            return None, None
-        return read_frame(f[frames_at.index(a - 1 - left)]), read_frame(f[frames_at.index(b + 1 - left)])
+            return {}
+        before, after = (read_frame(f[frames_at.index(i - left)]) for i in (a - 1, b + 1))
+        spacing = tuple(float(x) for x in timing.spacing(a - 1, a, b, b + 1))
+        return {"before": before, "after": after, "spacing": spacing}
 
     def chunk_frames(a: int, b: int, index: int, left: int, f: list[vs.VideoFrame]) -> np.ndarray:
         """Chunk ``index`` of the frames between distinct frames a and b; once per chunk for all threads."""
         times = [float(x) for x in timing.pair_times(a, b, start=index * chunk, stop=(index + 1) * chunk)]
         try:
-            frames = engine.interpolate(*ends(a, b, left, f), times, *neighbours(a, b, left, f))
+            frames = engine.interpolate(*ends(a, b, left, f), times, **neighbours(a, b, left, f))
             return frames.numpy().astype(dtype, copy=False)
         except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
             raise _error(str(exc)) from None

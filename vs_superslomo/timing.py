@@ -122,6 +122,12 @@ class _Placement:
         """How far output frame ``n`` lies from source frame ``left`` (0) towards ``right`` (1)."""
         return (n / self.rate - self.start(left)) / (self.start(right) - self.start(left))
 
+    def spacing(self, before: int, a: int, b: int, after: int) -> tuple[Fraction, Fraction]:
+        """How far frame ``before`` lies before ``a`` and ``after`` after ``b``, in units of the pair (a, b):
+        quadratic motion's (τ0, τ1); (1, 1) for consecutive frames at a constant rate."""
+        interval = self.start(b) - self.start(a)
+        return (self.start(a) - self.start(before)) / interval, (self.start(after) - self.start(b)) / interval
+
     def pair_slot(self, n: int, left: int | None = None) -> int:
         """The index of output frame ``n``'s t in :meth:`pair_times` of the pair starting at source frame
         ``left`` (default: the frame before ``n``; ``n`` must lie strictly after ``left``)."""
