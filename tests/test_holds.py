@@ -9,14 +9,16 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 import vapoursynth as vs
-from helpers import make_model, random_frames
+from helpers import accelerating_frames, make_model, random_frames, zero_refinement_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vs_superslomo import superslomo
+from vs_superslomo.engine import Interpolator
 from vs_superslomo.frames import clip_from_arrays, read_frame
-from vs_superslomo.holds import HoldRules, flag_span, locate, worst_block_difference
+from vs_superslomo.holds import HoldRules, flag_span, frame_span, locate, outer_frames, worst_block_difference
 from vs_superslomo.timing import Timing
 
 MODEL = make_model()
@@ -51,9 +53,21 @@ def cadence_flags(pattern: list[int], length: int) -> list[bool]:
     raise AssertionError  # unreachable: cycle is endless
 
 
+def expected_outer(a: int, b: int, repeats: list[bool], max_run: int) -> tuple[int, int] | None:
+    """The ends of the pairs next to (a, b) by the global rule: the pair of positions just before a must end
+    at a, and the pair just after b must exist."""
+    if a == 0:
+        return None
+    before, end, _, _ = expected(Fraction(2 * a - 1, 2), repeats, max_run)
+    after = expected(Fraction(2 * b + 1, 2), repeats, max_run)[1]
+    return None if end != a or after is None else (before, after)
+
+
 def check_locate(flags: list[bool], factor: Fraction, max_run: int) -> None:
     timing = Timing(len(flags), factor)
     lowest, highest = flag_span(max_run)
+    wider = flag_span(max_run, outer=True)
+    frames = frame_span(max_run, outer=True)
     for n in range(timing.num_output):
         p = min(n / factor, Fraction(len(flags) - 1))
         left = math.floor(p)
@@ -66,6 +80,13 @@ def check_locate(flags: list[bool], factor: Fraction, max_run: int) -> None:
         got = locate(p, repeats, len(flags), max_run)
         assert (got.a, got.b, got.t, got.held) == expected(p, flags, max_run), (n, p)
         assert all(lowest <= o <= highest for o in asked)  # a bounded neighbourhood: order independence
+        if got.b is not None:
+            assert frame_span(max_run)[0] <= got.a - left and got.b - left <= frame_span(max_run)[1]
+            asked.clear()
+            outer = outer_frames(got.a, got.b, repeats, len(flags), max_run)
+            assert outer == expected_outer(got.a, got.b, flags, max_run), (n, p)
+            assert all(wider[0] <= o <= wider[1] for o in asked)
+            assert outer is None or (frames[0] <= outer[0] - left and outer[1] - left <= frames[1])
 
 
 @pytest.mark.parametrize("pattern", [[2], [3], [2, 2, 3], [1, 2, 1, 3]])
@@ -195,15 +216,43 @@ def test_cut_inside_a_held_run_is_never_interpolated_across() -> None:
     assert out.get_frame(4).props["SuperSloMoNext"] == 6  # after the cut, held frames move again
 
 
-@pytest.mark.parametrize(("order", "threads"), [("reversed", 1), ("shuffled", 4)])
-def test_dedup_frames_do_not_depend_on_request_order_or_threads(order: str, threads: int) -> None:
+def test_held_frames_take_quadratic_motion_through_the_distinct_frames_around_them() -> None:
+    """Drawings held 2, 3, 2, 3 frames, at x = s(s + 1)/2 px for frame s (1 px a frame²): the pair of drawings
+    (2, 5) takes the drawings at 0 and 7 as its neighbours, at their distances (two thirds of the pair each
+    side), where both ends see the same acceleration (9 px a pair²), and moves 1 px off the linear path."""
+    pictures = accelerating_frames([0, 3, 15, 28, 55])
+    holds = [2, 3, 2, 3, 1]
+    frames = [picture for picture, hold in zip(pictures, holds, strict=True) for _ in range(hold)]
+    model = zero_refinement_model()
+    clip = clip_from_arrays(frames)
+    out = superslomo(clip, 1, model=model, flow="dis", backend="torch", dedup=True)
+    frame = out.get_frame(3)  # a copy of drawing 1 (frame 2): a third of the way from frame 2 to frame 5
+    assert (frame.props["SuperSloMoSource"], frame.props["SuperSloMoNext"]) == (2, 5)
+    engine = Interpolator(model, torch.device("cpu"), flow="dis", backend="torch")
+    t = [float(frame.props["SuperSloMoT"])]
+    want = engine.interpolate(frames[2], frames[5], t, frames[0], frames[7], spacing=(2 / 3, 2 / 3))[0].numpy()
+    np.testing.assert_allclose(read_frame(frame), want, atol=1e-6)
+    linear = superslomo(clip, 1, model=model, flow="dis", backend="torch", dedup=True, motion="linear")
+    plain = engine.interpolate(frames[2], frames[5], t)[0].numpy()
+    np.testing.assert_allclose(read_frame(linear.get_frame(3)), plain, atol=1e-6)
+    assert np.abs(want - plain).max() > 0.02
+    # The first pair of drawings has none before it: linear.
+    first = out.get_frame(1)
+    np.testing.assert_allclose(read_frame(first), read_frame(linear.get_frame(1)), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("order", "threads", "flow"), [("reversed", 1, "net"), ("shuffled", 4, "net"), ("shuffled", 4, "dis")]
+)
+def test_dedup_frames_do_not_depend_on_request_order_or_threads(order: str, threads: int, flow: str) -> None:
     clip, _, _ = held_clip([2, 3], 5)
     old = core.num_threads
     try:
         core.num_threads = 1
-        reference = [read_frame(f) for f in superslomo(clip, 2, model=MODEL, dedup=True).frames()]
+        # flow="dis": quadratic motion, with the distinct frames around each pair (flags further out).
+        reference = [read_frame(f) for f in superslomo(clip, 2, model=MODEL, dedup=True, flow=flow).frames()]
         core.num_threads = threads
-        out = superslomo(clip, 2, model=MODEL, dedup=True)
+        out = superslomo(clip, 2, model=MODEL, dedup=True, flow=flow)
         picks = list(range(out.num_frames))
         picks = picks[::-1] if order == "reversed" else random.Random(threads).sample(picks, len(picks))
         futures = {n: out.get_frame_async(n) for n in picks}

@@ -22,7 +22,16 @@ import numpy as np
 
 from .luma import luma
 
-__all__ = ["DEFAULT_BLOCK", "HoldRules", "Position", "flag_span", "locate", "worst_block_difference"]
+__all__ = [
+    "DEFAULT_BLOCK",
+    "HoldRules",
+    "Position",
+    "flag_span",
+    "frame_span",
+    "locate",
+    "outer_frames",
+    "worst_block_difference",
+]
 
 DEFAULT_BLOCK = 16
 
@@ -65,9 +74,20 @@ def worst_block_difference(frame: np.ndarray, previous: np.ndarray, block: int =
     return float((sums / sizes).max())
 
 
-def flag_span(max_run: int) -> tuple[int, int]:
-    """Offsets (first, last) from ``floor(p)`` of the raw flags :func:`locate` may read."""
+def flag_span(max_run: int, outer: bool = False) -> tuple[int, int]:
+    """Offsets (first, last) from ``floor(p)`` of the raw flags :func:`locate` may read; with ``outer``, those
+    :func:`outer_frames` may read too (one more run and its test on each side)."""
+    if outer:
+        return -3 * max_run - 1, 3 * max_run + 2
     return -2 * max_run, 2 * max_run + 1
+
+
+def frame_span(max_run: int, outer: bool = False) -> tuple[int, int]:
+    """Offsets (first, last) from ``floor(p)`` of the frames an output position may use: A and B (a run of
+    held frames from it on either side), with ``outer`` the distinct frames before A and after B too."""
+    if outer:
+        return -2 * max_run - 1, 2 * max_run + 2
+    return -max_run, max_run + 1
 
 
 @dataclass(frozen=True)
@@ -94,31 +114,67 @@ def locate(p: Fraction, repeats: Callable[[int], bool], num_input: int, max_run:
     last = num_input - 1
     left = min(math.floor(p), last)
     p = min(p, Fraction(last))
-
-    def raw(i: int) -> bool:
-        return 0 < i <= last and repeats(i)
-
-    def held(i: int) -> bool:
-        if not raw(i):
-            return False
-        start, stop = i, i
-        while start - 1 >= i - max_run and raw(start - 1):
-            start -= 1
-        while stop + 1 <= i + max_run and raw(stop + 1):
-            stop += 1
-        return stop - start + 1 <= max_run
-
-    is_held = held(left)
-    a = left
-    while held(a):
-        a -= 1
+    runs = _Runs(repeats, last, max_run)
+    is_held = runs.held(left)
+    a = runs.distinct_at_or_before(left)
     if p == a:
         return Position(a, None, Fraction(0), is_held)
-    b = left + 1
-    while b <= last and held(b):
-        b += 1
-    # The tail after the last distinct frame repeats it; so does a still shot (B repeats A, in a run too
-    # long to be held), exactly.
-    if b > last or (b == a + 1 and raw(b)):
+    b = runs.next_end(a, left + 1)
+    if b is None:
         return Position(a, None, Fraction(0), is_held)
     return Position(a, b, (p - a) / (b - a), is_held)
+
+
+def outer_frames(
+    a: int, b: int, repeats: Callable[[int], bool], num_input: int, max_run: int
+) -> tuple[int, int] | None:
+    """The distinct frames before ``a`` and after ``b`` (a :class:`Position`'s A and B): quadratic motion's
+    neighbours, the ends of the pairs next to (A, B). None when either pair does not exist: A is the first
+    distinct frame or B the last, or a still shot lies between.
+
+    ``repeats`` as for :func:`locate`, asked only within :func:`flag_span` (``outer=True``) of ``floor(p)``.
+    """
+    runs = _Runs(repeats, num_input - 1, max_run)
+    before = runs.distinct_at_or_before(a - 1)
+    if before < 0 or runs.next_end(before, before + 1) != a:
+        return None
+    after = runs.next_end(b, b + 1)
+    return None if after is None else (before, after)
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """Held frames from the raw flags of a clip whose last frame is ``last``."""
+
+    repeats: Callable[[int], bool]
+    last: int
+    max_run: int
+
+    def raw(self, i: int) -> bool:
+        return 0 < i <= self.last and self.repeats(i)
+
+    def held(self, i: int) -> bool:
+        """Frame i repeats the one before, in a run of repeats no longer than ``max_run``."""
+        if not self.raw(i):
+            return False
+        start, stop = i, i
+        while start - 1 >= i - self.max_run and self.raw(start - 1):
+            start -= 1
+        while stop + 1 <= i + self.max_run and self.raw(stop + 1):
+            stop += 1
+        return stop - start + 1 <= self.max_run
+
+    def distinct_at_or_before(self, i: int) -> int:
+        """The last frame at or before ``i`` that is not held (-1 before the clip)."""
+        while i >= 0 and self.held(i):
+            i -= 1
+        return i
+
+    def next_end(self, a: int, i: int) -> int | None:
+        """The first frame from ``i`` on that is not held, the other end of a pair from distinct frame ``a``;
+        None past the last frame, or when it repeats ``a`` in a still shot (a run too long to be held)."""
+        while i <= self.last and self.held(i):
+            i += 1
+        if i > self.last or (i == a + 1 and self.raw(i)):
+            return None
+        return i

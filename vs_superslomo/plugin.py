@@ -15,7 +15,7 @@ from .engine import Interpolator, select_device
 from .errors import BackendError, SuperSloMoError
 from .flow import FLOW_SOURCES, FlowSource, compensated_difference
 from .frames import read_frame, write_frame
-from .holds import HoldRules, Position, flag_span, locate, worst_block_difference
+from .holds import HoldRules, Position, flag_span, frame_span, locate, outer_frames, worst_block_difference
 from .network import SuperSloMo
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
 from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
@@ -63,15 +63,11 @@ def _check_clip(clip: Any) -> vs.VideoNode:
 MOTIONS = ("auto", "linear", "quadratic")
 
 
-def _quadratic(motion: str, flow: FlowSource, dedup: bool) -> bool:
+def _quadratic(motion: str, flow: FlowSource) -> bool:
     """Whether pairs take quadratic motion; ``motion="quadratic"`` where it cannot apply is an error."""
-    blocked = "flow='net'" if flow != "dis" else "dedup=True" if dedup else None
-    if motion == "quadratic" and blocked:
-        raise _error(
-            f"motion='quadratic' needs DIS flows between consecutive frames; it does not work with "
-            f"{blocked}: use motion='linear' (or 'auto')"
-        )
-    return motion == "quadratic" or (motion == "auto" and not blocked)
+    if motion == "quadratic" and flow != "dis":
+        raise _error("motion='quadratic' needs DIS flows; it does not work with flow='net': use motion='linear'")
+    return motion == "quadratic" or (motion == "auto" and flow == "dis")
 
 
 def _flow_source(flow: str, net: SuperSloMo) -> FlowSource:
@@ -205,8 +201,9 @@ def superslomo(
     :param motion: ``"linear"``: the paper's constant velocity between the two frames of a pair.
         ``"quadratic"``: with DIS flows, constant acceleration through the frames before and after the pair
         as well, where the two ends of the pair agree on it (the neighbouring pairs' flows; a pair at an end of
-        the clip or next to a cut stays linear; with ``timestamps``, at their real distances); not with
-        ``flow="net"`` or ``dedup``.
+        the clip or next to a cut stays linear). With ``dedup`` the neighbours are the distinct frames before
+        A and after B, and with ``dedup`` or ``timestamps`` they count at their real distances. Not with
+        ``flow="net"``.
         ``"auto"`` (default): quadratic where it can be, else linear.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
@@ -257,7 +254,7 @@ def superslomo(
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
-    quadratic = _quadratic(motion, engine.flow, dedup)
+    quadratic = _quadratic(motion, engine.flow)
 
     if isinstance(timing, TimestampTiming):
         out_fps, duration_scale = timing.fps, Fraction(1)
@@ -272,12 +269,15 @@ def superslomo(
         duration_scale = Fraction(1) if slowmo else 1 / timing.factor
 
     # Source frames around each output position: with dedup the distinct frames A and B may lie up to
-    # max_run frames away, and which frames are held follows from flags up to twice that far.
+    # max_run frames away, and which frames are held follows from flags up to twice that far; quadratic
+    # motion adds the distinct frames before A and after B, one more run away (holds.frame_span).
     reach = hold_rules.max_run if dedup else 0
-    # A in [left - reach, left], B in [left + 1, left + reach + 1]; quadratic motion adds A - 1 and B + 1.
-    frames_at = range(-reach - quadratic, reach + 2 + quadratic)
-    stats_at = range(-quadratic, reach + 1 + quadratic)  # the cut test reads pair (B - 1, B)
-    lowest, highest = flag_span(reach)
+    frames_at = range(frame_span(reach, quadratic)[0], frame_span(reach, quadratic)[1] + 1)
+    # The cut test of pair (a, b) reads the statistics of pair (b - 1, b): B - 1 in [left, left + reach], and
+    # with quadratic motion A - 1 from left - reach - 1 and the frame before the one after B up to
+    # left + 2·reach + 1.
+    stats_at = range(-reach - 1, 2 * reach + 2) if quadratic else range(0, reach + 1)
+    lowest, highest = flag_span(reach, quadratic)
     flags_at = range(lowest, highest + 1) if dedup else range(0)
     # One node each for the statistics and the flags, shifted many ways: VapourSynth's cache of that node
     # serves every offset, so each frame's statistics and block difference are computed once.
@@ -319,23 +319,26 @@ def superslomo(
             before.props, after.props, stats, sc_threshold, lambda: compensated_difference(*ends(a, b, left, f))
         )
 
-    def neighbours(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> dict[str, Any]:
-        """Frames a - 1 and b + 1 for quadratic motion (consecutive frames: no dedup) and how far they lie, as
-        :meth:`Interpolator.interpolate` takes them; none when either lies past an end of the clip or across
-        a cut, and the pair's motion stays linear."""
-        if not quadratic or a == 0 or b + 1 >= clip.num_frames:
+    def neighbours(a: int, b: int, outer: tuple[int, int] | None, left: int, f: list[vs.VideoFrame]) -> dict[str, Any]:
+        """The frames ``outer`` (before a and after b) for quadratic motion and how far they lie, as
+        :meth:`Interpolator.interpolate` takes them; none without them (an end of the clip, a still shot) or
+        across a cut, and the pair's motion stays linear."""
+        if outer is None:
             return {}
-        if cuts.get(a - 1, lambda: cut(a - 1, a, left, f)) or cuts.get(b, lambda: cut(b, b + 1, left, f)):
+        before, after = outer
+        if cuts.get(before, lambda: cut(before, a, left, f)) or cuts.get(b, lambda: cut(b, after, left, f)):
             return {}
-        before, after = (read_frame(f[frames_at.index(i - left)]) for i in (a - 1, b + 1))
-        spacing = tuple(float(x) for x in timing.spacing(a - 1, a, b, b + 1))
-        return {"before": before, "after": after, "spacing": spacing}
+        spacing = tuple(float(x) for x in timing.spacing(before, a, b, after))
+        frames = (read_frame(f[frames_at.index(i - left)]) for i in outer)
+        return dict(zip(("before", "after"), frames, strict=True), spacing=spacing)
 
-    def chunk_frames(a: int, b: int, index: int, left: int, f: list[vs.VideoFrame]) -> np.ndarray:
+    def chunk_frames(
+        a: int, b: int, outer: tuple[int, int] | None, index: int, left: int, f: list[vs.VideoFrame]
+    ) -> np.ndarray:
         """Chunk ``index`` of the frames between distinct frames a and b; once per chunk for all threads."""
         times = [float(x) for x in timing.pair_times(a, b, start=index * chunk, stop=(index + 1) * chunk)]
         try:
-            frames = engine.interpolate(*ends(a, b, left, f), times, **neighbours(a, b, left, f))
+            frames = engine.interpolate(*ends(a, b, left, f), times, **neighbours(a, b, outer, left, f))
             return frames.numpy().astype(dtype, copy=False)
         except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
             raise _error(str(exc)) from None
@@ -343,8 +346,12 @@ def superslomo(
     def select(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, t = timing.position(n)
         if dedup:
-            flags = {o: f[flags_first + i].props[REPEATS_PROP] == 1 for i, o in enumerate(flags_at)}
-            at = locate(left + t, lambda i: flags[i - left], clip.num_frames, reach)
+            flags = {o: bool(f[flags_first + i].props[REPEATS_PROP] == 1) for i, o in enumerate(flags_at)}
+
+            def repeats(i: int) -> bool:
+                return flags[i - left]
+
+            at = locate(left + t, repeats, clip.num_frames, reach)
         else:
             at = Position(left, left + 1 if t else None, t, False)
         source, data = at.a, None
@@ -353,8 +360,14 @@ def superslomo(
             if cuts.get(a, lambda: cut(a, b, left, f)):  # the nearer frame around the position, as it is
                 source = left if t <= Fraction(1, 2) else left + 1
             else:
+                if not quadratic:
+                    outer = None
+                elif dedup:
+                    outer = outer_frames(a, b, repeats, clip.num_frames, reach)
+                else:
+                    outer = (a - 1, b + 1) if a > 0 and b + 1 < clip.num_frames else None
                 index, offset = divmod(timing.pair_slot(n, a), chunk)
-                data = cache.get((a, index), lambda: chunk_frames(a, b, index, left, f))[offset]
+                data = cache.get((a, index), lambda: chunk_frames(a, b, outer, index, left, f))[offset]
         out = f[frames_at.index(source - left)].copy()
         if data is not None:
             write_frame(out, data)
