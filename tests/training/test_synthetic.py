@@ -19,7 +19,8 @@ def test_synthetic_samples_have_shapes_ranges_and_are_deterministic(photos: list
     ds = synthetic.SyntheticDataset(photos, 64, max_motion=12, seed=3)
     fresh = synthetic.SyntheticDataset(photos, 64, max_motion=12, seed=3)
     a, again, other = ds[5], ds[5], ds[6]
-    assert set(a) == {"i0", "i1", "it", "t", "flow01", "flow10", "flow_mask", "has_flow"}
+    assert set(a) == {"i0", "i1", "it", "t", "flow01", "flow10", "flow_mask", "has_flow", "accel"}
+    assert not a["accel"].any()  # synthetic motion: no accelerations (linear motion)
     for key in ("i0", "i1", "it"):
         assert a[key].shape == (3, 64, 64) and a[key].dtype == torch.float32
         assert float(a[key].min()) >= 0 and float(a[key].max()) <= 1
