@@ -272,7 +272,8 @@ def superslomo(
     # max_run frames away, and which frames are held follows from flags up to twice that far; quadratic
     # motion adds the distinct frames before A and after B, one more run away (holds.frame_span).
     reach = hold_rules.max_run if dedup else 0
-    frames_at = range(frame_span(reach, quadratic)[0], frame_span(reach, quadratic)[1] + 1)
+    first_frame, last_frame = frame_span(reach, quadratic)
+    frames_at = range(first_frame, last_frame + 1)
     # The cut test of pair (a, b) reads the statistics of pair (b - 1, b): B - 1 in [left, left + reach], and
     # with quadratic motion A - 1 from left - reach - 1 and the frame before the one after B up to
     # left + 2·reach + 1.
