@@ -354,6 +354,10 @@ def superslomo(
 
             at = locate(left + t, repeats, clip.num_frames, reach)
         else:
+
+            def repeats(i: int) -> bool:  # without dedup no frame counts as held
+                return False
+
             at = Position(left, left + 1 if t else None, t, False)
         source, data = at.a, None
         if at.b is not None:
@@ -361,12 +365,7 @@ def superslomo(
             if cuts.get(a, lambda: cut(a, b, left, f)):  # the nearer frame around the position, as it is
                 source = left if t <= Fraction(1, 2) else left + 1
             else:
-                if not quadratic:
-                    outer = None
-                elif dedup:
-                    outer = outer_frames(a, b, repeats, clip.num_frames, reach)
-                else:
-                    outer = (a - 1, b + 1) if a > 0 and b + 1 < clip.num_frames else None
+                outer = outer_frames(a, b, repeats, clip.num_frames, reach) if quadratic else None
                 index, offset = divmod(timing.pair_slot(n, a), chunk)
                 data = cache.get((a, index), lambda: chunk_frames(a, b, outer, index, left, f))[offset]
         out = f[frames_at.index(source - left)].copy()
