@@ -108,6 +108,12 @@ def _stride(fps: float, base_fps: float | None) -> int:
     return max(1, round(fps / base_fps))
 
 
+def _differences(y: np.ndarray) -> np.ndarray:
+    """Mean absolute luma difference of each frame from the one before (N - 1 values for N frames)."""
+    differences: np.ndarray = np.abs(np.diff(y, axis=0)).mean(axis=(1, 2))
+    return differences
+
+
 def valid_windows(
     clip: Clip,
     window: int,
@@ -130,7 +136,7 @@ def valid_windows(
     if n < window:
         return []
     y = luma(clip.frames) if y is None else y
-    d = np.abs(np.diff(y, axis=0)).mean(axis=(1, 2))
+    d = _differences(y)
     span = window - 1
     ends = np.abs(y[span:] - y[:-span]).mean(axis=(1, 2))
     starts = []
@@ -186,7 +192,7 @@ class RealWindowDataset(Dataset[dict[str, Tensor]]):
         for c, clip in enumerate(self.clips):
             # Luma once per clip, not once per window length.
             stride, y = _stride(clip.fps, base_fps), luma(clip.frames)
-            self._cuts.append(np.abs(np.diff(y, axis=0)).mean(axis=(1, 2)) > cut_threshold)
+            self._cuts.append(_differences(y) > cut_threshold)
             found = []
             for w in sorted(set(windows)):
                 span = (w - 1) * stride
