@@ -76,7 +76,8 @@ DEFAULT_CHUNK_SECONDS = 10.0
 DEFAULT_RETRIES = 3
 _PLAN_VERSION = 1
 _POLL_SECONDS = 0.5
-_REPORT_SECONDS = 0.25  # how often a worker reports its frames to the progress bar
+_REPORT_SECONDS = 0.25  # how often a worker reports its frames to the progress bar (and asks whether to stop)
+_STOP_SECONDS = 30.0  # how long the driver waits for running chunks it asked to stop
 
 
 @dataclass(frozen=True)
@@ -236,21 +237,32 @@ def _import_ray() -> ModuleType:
 
 
 class _Progress:
-    """A Ray actor the workers tell how far they are; the driver reads it for the progress bar."""
+    """A Ray actor the workers tell how far they are; the driver reads it for the progress bar. Its answer
+    to a worker says whether the driver wants the chunks stopped."""
 
     def __init__(self) -> None:
         self.done: dict[int, int] = {}
         self.starts: dict[int, int] = {}
+        self.stopping = False
 
-    def started(self, index: int) -> None:
+    def started(self, index: int) -> bool:
         self.starts[index] = self.starts.get(index, 0) + 1
         self.done[index] = 0
+        return self.stopping
 
-    def report(self, index: int, done: int) -> None:
+    def report(self, index: int, done: int) -> bool:
         self.done[index] = done
+        return self.stopping
+
+    def stop(self) -> None:
+        self.stopping = True
 
     def snapshot(self) -> tuple[dict[int, int], dict[int, int]]:
         return dict(self.done), dict(self.starts)
+
+
+class _Stopped(Exception):
+    """Raised in a worker whose chunk the driver asked to stop (Ctrl-C, or another chunk failed)."""
 
 
 def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, progress: Any) -> ChunkDone:
@@ -267,7 +279,8 @@ def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, pro
     vs.core.max_cache_size = min(vs.core.max_cache_size, RENDER_VS_CACHE_MB)  # an in-order render, as run_job's
     host = socket.gethostname()
     # Waited for: a worker killed right after this still counts as a try (the call would be lost unsent).
-    ray.get(progress.started.remote(chunk.index))
+    if ray.get(progress.started.remote(chunk.index)):
+        raise _Stopped
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise JobError(f"ffmpeg is not installed on the worker machine {host}: install it on every machine")
@@ -285,7 +298,8 @@ def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, pro
         now = time.perf_counter()
         if done == total or now - reported >= _REPORT_SECONDS:
             reported = now
-            progress.report.remote(chunk.index, done)
+            if ray.get(progress.report.remote(chunk.index, done)):
+                raise _Stopped  # out of the render: the segment's temporary file is removed, ffmpeg stopped
 
     encode_file(job, prepared, prepared.clip[chunk.start : chunk.end], segment, update)
     return ChunkDone(chunk.index, time.perf_counter() - started, host, os.getpid())
@@ -413,13 +427,14 @@ def _check_reachable(address: str) -> None:
 
 
 @contextlib.contextmanager
-def _ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Iterator[None]:
+def _ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Iterator[bool]:
     """A Ray session for the job: the one already started in this process, the cluster at the address, or a
-    local one sized for the workers; what this function started, it shuts down."""
+    local one sized for the workers; what this function started, it shuts down. Yields whether the job's
+    tasks end with the session (a local one this function started)."""
     if settings.address is not None:
         _check_reachable(settings.address)  # also when this process has a session: the address was asked for
     if ray.is_initialized():
-        yield
+        yield False
         return
     quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if settings.address is not None:
@@ -430,9 +445,21 @@ def _ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Ite
     else:
         ray.init(num_cpus=(settings.workers or 1) * threads, include_dashboard=False, **quiet)
     try:
-        yield
+        yield settings.address is None
     finally:
         ray.shutdown()
+
+
+def _stop_chunks(ray: ModuleType, progress: Any, running: list[Any]) -> None:
+    """Have the running chunks stop at their next report, and wait for them (a while: one that does not
+    answer fails at its next report once the driver kills the progress actor).
+
+    Not ray.cancel: a cancel that crosses the reply of a chunk just finishing fails a check in Ray's task
+    manager (Ray 2.60), which ends the driver's whole process with exit status 1 and no message of ours:
+    seen about once in twenty Ctrl-C presses."""
+    ray.get(progress.stop.remote())
+    if running:
+        ray.wait(running, num_returns=len(running), timeout=_STOP_SECONDS)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -487,7 +514,7 @@ def run_chunked(
     prepared = recipe.build(log)
     ffprobe = ffprobe_beside(job.ffmpeg)
     fingerprint = _fingerprint(recipe)
-    with _ray_session(ray, settings, threads), _WorkFolder(job.output) as work:
+    with _ray_session(ray, settings, threads) as local, _WorkFolder(job.output) as work:
         num_cpus, num_gpus, workers = _resources(ray, settings, job, threads)
         chunks = work.load_plan(fingerprint) if settings.resume else None
         if chunks is None:
@@ -537,8 +564,8 @@ def run_chunked(
                 finished = sum(c.frames for c in todo if c.index in done)
                 update(finished + sum(n for i, n in reports.items() if i not in done), 0)
         except BaseException as exc:
-            for ref in running:
-                ray.cancel(ref, force=True)
+            if not local:  # a cluster's (or this process's own) session goes on: its chunks must stop
+                _stop_chunks(ray, progress, list(running))
             if isinstance(exc, KeyboardInterrupt):
                 finished = len(chunks) - len(todo) + len(done)
                 log(f"interrupted: {finished} of {len(chunks)} chunks are finished in {work.path}; --resume keeps them")
