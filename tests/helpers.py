@@ -181,10 +181,13 @@ def evaluate_window_named(
     minterpolate: bool = False,
     flows: tuple[str, ...] = ("auto",),
     held: bool = False,
+    unsplatted: bool = False,
 ) -> list[ClipResult]:
     """The frame-drop protocol on ``clips/NAME.y4m`` from ``start`` at each k, with the methods asked for."""
     window = Window(name, f"{name}.y4m", start)
-    methods = build_methods(models, flowfps=flowfps, minterpolate=minterpolate, flows=flows, held=held)
+    methods = build_methods(
+        models, flowfps=flowfps, minterpolate=minterpolate, flows=flows, held=held, unsplatted=unsplatted
+    )
     results, _ = evaluate_windows([(window, clips / window.file)], ks, methods)
     return results
 

@@ -239,6 +239,10 @@ def test_flow_option_reaches_the_filter(tmp_path: Path, weights: str, capsys: py
         job = Job(src, tmp_path / f"{flow}.y4m", model=weights, flow=flow, ffmpeg=None, progress=False)
         outputs[flow] = run_job(job, log=lambda _: None).output.read_bytes()
     assert outputs["net"] != outputs["dis"]
+    estimated = Job(
+        src, tmp_path / "estimated.y4m", model=weights, flow="dis", splat=False, ffmpeg=None, progress=False
+    )
+    assert run_job(estimated, log=lambda _: None).output.read_bytes() != outputs["dis"]
     with pytest.raises(SystemExit):
         main([str(src), "-o", str(tmp_path / "x.y4m"), "--flow", "raft"])
     assert "invalid choice: 'raft'" in capsys.readouterr().err

@@ -482,6 +482,26 @@ def test_quadratic_motion_takes_the_frames_around_each_pair_except_past_the_ends
     assert all(np.array_equal(a, b) for a, b in zip(middles(net), middles(net_linear), strict=True))
 
 
+def test_splatting_is_the_default_with_dis_flows_only_and_either_way_on_request() -> None:
+    """``splat=None`` splats the flows to t with DIS flows and keeps the paper's estimate with the flow net
+    (the original checkpoint's path); True and False turn it on or off for either; anything else is an error."""
+    frames = [0.3 * random_frames(1, 32, 64, seed=5, grain=4)[0] for _ in range(3)]
+    for k, frame in enumerate(frames):  # a bright square moving 6 px a frame over a still background
+        frame[:, 8:16, 10 + 6 * k : 18 + 6 * k] = 1.0
+    clip = clip_from_arrays(frames)
+
+    def middle(**kwargs: object) -> np.ndarray:
+        return read_frame(superslomo(clip, 2, model=MODEL, backend="torch", sc=False, **kwargs).get_frame(1))  # type: ignore[arg-type]
+
+    for flow, default in (("dis", True), ("net", False)):
+        chosen = middle(flow=flow)
+        assert np.array_equal(chosen, middle(flow=flow, splat=default))
+        assert np.abs(chosen - middle(flow=flow, splat=not default)).max() > 1e-3
+    assert Interpolator(MODEL, torch.device("cpu"), flow="dis", backend="torch").splat
+    with pytest.raises(vs.Error, match=r"^superslomo: splat must be True, False or None"):
+        superslomo(clip, model=MODEL, splat="yes")  # type: ignore[arg-type]
+
+
 def test_quadratic_motion_with_timestamps_takes_the_neighbours_at_their_real_distances() -> None:
     """x = 8s + 4s² px at s = -2, 0, 1 and 2 (a variable rate): the frame before the pair (1, 2) lies two pair
     intervals before it. At that distance both ends see A = 8 and the frame at s = 1/2 lands on the picture

@@ -107,6 +107,12 @@ def _main_parser() -> argparse.ArgumentParser:
         help="between two frames only (linear) or through the frames around them too (quadratic, DIS flows)",
     )
     p.add_argument(
+        "--splat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="find the flows to each new frame by moving every pixel along its motion (default with DIS flows)",
+    )
+    p.add_argument(
         "--dedup",
         action="store_true",
         help="held frames (animation on twos/threes, repeated frames) become motion instead of stutter",
@@ -187,6 +193,7 @@ def _run_main(args: argparse.Namespace) -> None:
         sc=args.sc,
         flow=args.flow,
         motion=args.motion,
+        splat=args.splat,
         dedup=args.dedup,
         dedup_threshold=args.dedup_threshold,
         dedup_max_run=args.dedup_max_run,

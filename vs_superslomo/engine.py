@@ -142,12 +142,15 @@ class Interpolator:
         tile: int | None = None,
         flow: FlowSource | None = None,
         backend: str | None = None,
+        splat: bool | None = None,
     ) -> None:
         flow = model.flow_source if flow is None else flow
         if flow not in FLOW_SOURCES:
             raise EngineError(
                 f"flow must be one of {FLOW_SOURCES} (or None: what the weights were trained on), got {flow!r}"
             )
+        if splat is not None and not isinstance(splat, bool):
+            raise EngineError(f"splat must be True, False or None (with DIS flows only), got {splat!r}")
         if fp16 is None:
             fp16 = device.type == "cuda"
         if fp16 and device.type != "cuda":
@@ -170,6 +173,9 @@ class Interpolator:
         self.batch_size = batch_size
         self.tile = tile
         self.flow: FlowSource = flow
+        # Splatted flows to t (:mod:`.splatting`) by default with DIS flows only: the flow net's weights
+        # (the original checkpoint's above all) go on with the paper's estimate, which they were trained with.
+        self.splat = flow == "dis" if splat is None else splat
         self._lock = threading.Lock()
         # DIS flows by the pictures they join: with quadratic motion a pair's flows to its neighbours are
         # the neighbouring pairs' own flows, so each is computed once, two a pair as with linear motion. A
@@ -324,7 +330,7 @@ class Interpolator:
         model = self.model
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
         with self.inference():
-            pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow, accel)
+            pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow, accel, self.splat)
             for start in range(0, len(times), batch):
                 n = len(times[start : start + batch])
                 t = torch.tensor(times[start : start + n], dtype=torch.float32, device=self.device)

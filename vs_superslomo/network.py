@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .flow import FlowSource
+from .splatting import importance, splatted_flows
 from .warp import Warp, backwarp
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "channels",
     "flow_coefficients",
     "flows_at",
+    "intermediate_flows",
 ]
 
 DEFAULT_MEAN: tuple[float, float, float] = (0.429, 0.431, 0.397)
@@ -162,9 +164,23 @@ def flows_at(t: Tensor, f01: Tensor, f10: Tensor, accel: tuple[Tensor, Tensor] |
     return ft0, ft1
 
 
+def intermediate_flows(
+    t: Tensor,
+    f01: Tensor,
+    f10: Tensor,
+    accel: tuple[Tensor, Tensor] | None = None,
+    weights: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(Ft0, Ft1)``: :func:`flows_at`, or splatted (:func:`.splatting.splatted_flows`) when ``weights``
+    (:func:`.splatting.importance`) are given, with :func:`flows_at` where nothing lands."""
+    estimate = flows_at(t, f01, f10, accel)
+    return estimate if weights is None else splatted_flows(t, f01, f10, weights, estimate, accel)
+
+
 # Input channels of the interpolation net, in the port's order: I0, I1, F01, F10, Ft1, Ft0, g1, g0.
 _STATIC = slice(0, 10)  # I0, I1, F01, F10: the same for every t of a pair
 _FT1, _FT0, _WARPED = slice(10, 12), slice(12, 14), slice(14, 20)
+_PER_T_SPLATTED = slice(10, 20)  # Ft1, Ft0, g1, g0: splatted flows are not linear in t
 
 
 @dataclass
@@ -176,7 +192,8 @@ class PreparedPair:
     P[4] + conv(g1, g0)`` with (a, b, c, d) from :func:`flow_coefficients`: only the warped frames need a
     per-t convolution, and the rest is one weighted sum. With ``accel`` (A0, A1), both go through the Ft0
     and Ft1 weights together (their terms are the same in both) as P[5] and P[6], weighted by
-    :func:`acceleration_coefficients`.
+    :func:`acceleration_coefficients`. With ``splat`` (flows splatted to t, not linear in t), Ft0 and Ft1
+    go through the per-t convolution with the warped frames, and P is the share alone.
     """
 
     i0: Tensor
@@ -185,10 +202,13 @@ class PreparedPair:
     f10: Tensor
     # (5, C, H, W): F01 and F10 through the Ft0 weights, then through the Ft1 weights, then the share of the
     # I0, I1, F01, F10 channels and the bias (weight 1 for every t); with ``accel``, (7, C, H, W): A0 and A1
-    # through the sum of the Ft0 and Ft1 weights follow.
+    # through the sum of the Ft0 and Ft1 weights follow. With ``splat``, the share alone (1, C, H, W).
     parts: Tensor
-    warped_weight: Tensor  # the g1, g0 slice of the weights, contiguous once instead of sliced per t
+    # The slice of the weights convolved per t, contiguous once instead of sliced per t: g1, g0; with
+    # ``splat``, Ft1, Ft0, g1, g0.
+    warped_weight: Tensor
     accel: tuple[Tensor, Tensor] | None = None
+    splat: tuple[Tensor, Tensor] | None = None  # importance weights (:func:`.splatting.importance`)
 
 
 class SuperSloMo(nn.Module):
@@ -231,23 +251,40 @@ class SuperSloMo(nn.Module):
         return out[:, 0:2], out[:, 2:4]
 
     def synthesize(
-        self, i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, t: Tensor, accel: tuple[Tensor, Tensor] | None = None
+        self,
+        i0: Tensor,
+        i1: Tensor,
+        f01: Tensor,
+        f10: Tensor,
+        t: Tensor,
+        accel: tuple[Tensor, Tensor] | None = None,
+        splat: bool = False,
     ) -> Tensor:
         """Intermediate frames at per-sample times ``t`` (shape (B,)) from normalized inputs and flows.
 
         All inputs have batch B (expand one pair to B times). Returns normalized frames (mean not added).
         This is the paper's computation step by step, as the port runs it for one t at a time; ``accel``
-        adds quadratic motion (:func:`acceleration_coefficients`).
+        adds quadratic motion (:func:`acceleration_coefficients`), ``splat`` splats the flows to t
+        (:mod:`.splatting`) instead of the paper's estimate.
         """
-        return self.synthesize_parts(i0, i1, f01, f10, t, accel)[2]
+        return self.synthesize_parts(i0, i1, f01, f10, t, accel, splat)[2]
 
     def synthesize_parts(
-        self, i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, t: Tensor, accel: tuple[Tensor, Tensor] | None = None
+        self,
+        i0: Tensor,
+        i1: Tensor,
+        f01: Tensor,
+        f10: Tensor,
+        t: Tensor,
+        accel: tuple[Tensor, Tensor] | None = None,
+        splat: bool = False,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """:meth:`synthesize` keeping the first warps: ``(g0, g1, frame)`` (the training's warp loss uses them)."""
         tt = t.view(-1, 1, 1, 1).float()
         i0, i1, f01, f10 = (x.float() for x in (i0, i1, f01, f10))
-        ft0, ft1 = flows_at(tt, f01, f10, None if accel is None else (accel[0].float(), accel[1].float()))
+        weights = importance(i0, i1, f01, f10, self.warp) if splat else None
+        accel = None if accel is None else (accel[0].float(), accel[1].float())
+        ft0, ft1 = intermediate_flows(tt, f01, f10, accel, weights)
         g0 = backwarp(i0, ft0, self.warp)
         g1 = backwarp(i1, ft1, self.warp)
         o = self.interp(torch.cat((i0, i1, f01, f10, ft1, ft0, g1, g0), 1))
@@ -272,23 +309,31 @@ class SuperSloMo(nn.Module):
         flows: tuple[Tensor, Tensor] | None = None,
         flow_net: Callable[[Tensor], Tensor] | None = None,
         accel: tuple[Tensor, Tensor] | None = None,
+        splat: bool = False,
     ) -> PreparedPair:
         """Flows and the t-independent part of the interpolation net's first convolution for one pair.
 
         ``flows`` = (F01, F10) from elsewhere (DIS) replaces the flow net's; ``flow_net`` as in
-        :meth:`compute_flow`; ``accel`` = (A0, A1) adds quadratic motion (:func:`acceleration_coefficients`).
+        :meth:`compute_flow`; ``accel`` = (A0, A1) adds quadratic motion (:func:`acceleration_coefficients`);
+        ``splat`` splats the flows to each t (:mod:`.splatting`).
         """
         f01, f10 = self.compute_flow(i0, i1, flow_net) if flows is None else flows
         conv = self.interp.conv1
         weight, pad = conv.weight, conv.padding
         static = F.conv2d(torch.cat((i0, i1, f01, f10), 1), weight[:, _STATIC].contiguous(), conv.bias, padding=pad)
+        if accel is not None:
+            accel = (accel[0].float(), accel[1].float())
+        if splat:
+            i0, i1, f01, f10 = (x.float() for x in (i0, i1, f01, f10))
+            weights = importance(i0, i1, f01, f10, self.warp)
+            per_t = weight[:, _PER_T_SPLATTED].contiguous()
+            return PreparedPair(i0, i1, f01, f10, static, per_t, accel, weights)
         both = torch.cat((f01, f10))  # a batch of two: both go through the same weight slices
         flow_parts = [F.conv2d(both, weight[:, part].contiguous(), None, padding=pad) for part in (_FT0, _FT1)]
         parts = torch.cat([*flow_parts, static])
         if accel is not None:
             # A0 and A1 enter Ft0 and Ft1 alike: one convolution through the sum of both weight slices.
             both_slices = (weight[:, _FT0] + weight[:, _FT1]).contiguous()
-            accel = (accel[0].float(), accel[1].float())
             parts = torch.cat([parts, F.conv2d(torch.cat(accel), both_slices, None, padding=pad)])
         warped_weight = weight[:, _WARPED].contiguous()
         return PreparedPair(i0.float(), i1.float(), f01.float(), f10.float(), parts, warped_weight, accel)
@@ -303,13 +348,17 @@ class SuperSloMo(nn.Module):
         compiled or exported copy); the warps, flow formulas and blend stay here, the same for every backend.
         """
         tt = t.view(-1, 1, 1, 1).float()
-        coefficients = flow_coefficients(tt)
-        ft0, ft1 = flows_at(tt, pair.f01, pair.f10, pair.accel)
+        ft0, ft1 = intermediate_flows(tt, pair.f01, pair.f10, pair.accel, pair.splat)
         n = tt.shape[0]
         i0, i1 = pair.i0.expand(n, -1, -1, -1), pair.i1.expand(n, -1, -1, -1)
         g0 = backwarp(i0, ft0, self.warp)
         g1 = backwarp(i1, ft1, self.warp)
-        warped = F.conv2d(torch.cat((g1, g0), 1), pair.warped_weight, None, padding=self.interp.conv1.padding)
+        per_t = (g1, g0) if pair.splat is None else (ft1, ft0, g1, g0)
+        warped = F.conv2d(torch.cat(per_t, 1), pair.warped_weight, None, padding=self.interp.conv1.padding)
+        rest = interp_rest or self.interp.forward_from_conv1
+        if pair.splat is not None:
+            return self._blend(i0, i1, ft0, ft1, rest(warped.add_(pair.parts)), tt)
+        coefficients = flow_coefficients(tt)
         # In place, one part at a time: no temporaries, faster than einsum on the CPU (measured).
         c1 = warped.add_(pair.parts[4])
         for coefficient, part in zip(coefficients, pair.parts[:4], strict=True):
@@ -317,7 +366,7 @@ class SuperSloMo(nn.Module):
         if pair.accel is not None:
             for coefficient, part in zip(acceleration_coefficients(tt), pair.parts[5:], strict=True):
                 c1.addcmul_(coefficient.to(c1.dtype), part)
-        return self._blend(i0, i1, ft0, ft1, (interp_rest or self.interp.forward_from_conv1)(c1), tt)
+        return self._blend(i0, i1, ft0, ft1, rest(c1), tt)
 
     def forward(self, frame0: Tensor, frame1: Tensor, t: Tensor) -> Tensor:
         """Frames in [0, 1] at times ``t`` (shape (B,)); inputs (B, 3, H, W) with H, W multiples of 32."""

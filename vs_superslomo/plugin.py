@@ -139,6 +139,7 @@ def superslomo(
     timestamps: Sequence[Fraction | float] | None = None,
     backend: str | None = None,
     motion: str = "auto",
+    splat: bool | None = None,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -205,6 +206,11 @@ def superslomo(
         A and after B, and with ``dedup`` or ``timestamps`` they count at their real distances. Not with
         ``flow="net"``.
         ``"auto"`` (default): quadratic where it can be, else linear.
+    :param splat: How the flows from the new frame back to the pair's frames are found: True moves every pixel
+        of both frames along its own motion to time t and takes the flows where it lands (where two land on
+        one spot, the one that looks alike in both frames: the one in front); False, the paper's estimate
+        from the flows at the same spot, which blurs motion at objects' edges. None (default): True with DIS
+        flows, False with the flow network (the original checkpoint stays as it was).
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
         frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source
@@ -251,6 +257,7 @@ def superslomo(
             tile=tile,
             flow=_flow_source(flow, net),
             backend=backend,
+            splat=splat,
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None

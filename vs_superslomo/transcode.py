@@ -150,6 +150,7 @@ class Job:
     sc: bool = True
     flow: str = "auto"
     motion: str = "auto"
+    splat: bool | None = None
     dedup: bool = False
     dedup_threshold: float = HoldRules.threshold
     dedup_max_run: int = HoldRules.max_run
@@ -518,6 +519,7 @@ def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             sc=job.sc,
             flow=job.flow,
             motion=job.motion,
+            splat=job.splat,
             dedup=job.dedup,
             dedup_threshold=job.dedup_threshold,
             dedup_max_run=job.dedup_max_run,

@@ -88,6 +88,14 @@ def test_held_protocol_on_ks_at_factor_1_matches_the_distinct_frames_at_factor_k
     assert copies.num_frames == 2 * k and not np.array_equal(*(read_frame(copies.get_frame(i)) for i in (0, 1)))
 
 
+def test_estimate_runs_a_dis_model_without_splatting_beside_its_default(clips: Path) -> None:
+    model = make_model()
+    model.flow_source = "dis"
+    (result,) = evaluate_window_named(clips, "tex", 0, [4], models={"tiny": model}, flowfps=False, unsplatted=True)
+    assert set(result.scores) == {"repeat", "blend", "tiny", "tiny+estimate"}
+    assert result.mean("tiny", "psnr") != result.mean("tiny+estimate", "psnr")
+
+
 def test_cadence_protocol_matches_the_drawings_placed_at_their_times(clips: Path) -> None:
     assert protocol.cadence_positions(12, [2, 2, 3]) == [0, 2, 4, 7, 9, 11]
     source = core.bs.VideoSource(str(clips / "tex.y4m"), cachemode=0)

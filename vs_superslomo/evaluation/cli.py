@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dis-flow", action="store_true", help="the same as --flow auto dis")
     p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="also each model with the paper's estimate of the flows to t instead of splatting them (NAME+estimate)",
+    )
+    p.add_argument(
         "--held",
         action="store_true",
         help="also the held-frame protocol (NAME+held): the window on k's, noisy copies, factor 1 with dedup",
@@ -119,6 +124,7 @@ def _run(args: argparse.Namespace) -> str:
         device_index=device,
         flows=flows,
         held=args.held,
+        unsplatted=args.estimate,
     )
     results, show = evaluate_windows(
         windows, args.k, methods, log=lambda line: print(line, file=sys.stderr, flush=True)

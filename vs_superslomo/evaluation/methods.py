@@ -91,9 +91,9 @@ def _minterpolate(kept: Kept) -> vs.VideoNode:
     return to_rgb(clip_from_arrays(frames, fmt=vs.YUV444P8, fps=(kept.k, 1)), BT709_LIMITED)
 
 
-def _model_method(model: SuperSloMo, device_index: int | None, flow: str) -> Rebuild:
+def _model_method(model: SuperSloMo, device_index: int | None, flow: str, splat: bool | None = None) -> Rebuild:
     def rebuild(kept: Kept) -> vs.VideoNode:
-        return superslomo(kept.rgb, kept.k, model=model, device_index=device_index, flow=flow)
+        return superslomo(kept.rgb, kept.k, model=model, device_index=device_index, flow=flow, splat=splat)
 
     return rebuild
 
@@ -118,10 +118,12 @@ def build_methods(
     device_index: int | None = None,
     flows: Sequence[str] = ("auto",),
     held: bool = False,
+    unsplatted: bool = False,
 ) -> dict[str, Rebuild]:
     """repeat, blend, flowfps (unless turned off), minterpolate (when asked), then per named model one
     method per flow source in ``flows``: ``NAME`` for its weights' own (``auto``), ``NAME+net`` / ``NAME+dis``
-    for the other, and with ``held`` ``NAME+held`` (the held-frame protocol)."""
+    for the other, with ``unsplatted`` ``NAME+estimate`` (its own flows, the paper's estimate of the flows to
+    t instead of splatting them), and with ``held`` ``NAME+held`` (the held-frame protocol)."""
     methods: dict[str, Rebuild] = {"repeat": _repeat, "blend": _blend}
     if flowfps:
         if not hasattr(vs.core, "mv"):
@@ -137,6 +139,8 @@ def build_methods(
             if label in methods:
                 raise JobError(f"model name {name!r} is taken by a baseline; name it something else")
             methods[label] = _model_method(model, device_index, flow)
+        if unsplatted:
+            methods[f"{name}+estimate"] = _model_method(model, device_index, "auto", splat=False)
         if held:
             methods[f"{name}+held"] = _held_method(model, device_index)
     return methods

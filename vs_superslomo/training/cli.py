@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         help="--flow dis: quadratic gives real windows the accelerations the filter's motion='auto' uses "
         "(default linear: the paper's motion)",
     )
+    p.add_argument(
+        "--splat",
+        action="store_true",
+        help="train with the flows to t splatted along each frame's motion, as the filter's splat=True gives them "
+        "(default: the paper's estimate)",
+    )
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
     p.add_argument("--batch", type=int, default=d.batch, help=f"batch size (default {d.batch})")
     p.add_argument("--crop", type=int, default=d.crop, help=f"crop size, a multiple of 32 (default {d.crop})")

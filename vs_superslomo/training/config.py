@@ -50,6 +50,9 @@ class TrainConfig:
     # filter's motion="auto" gives the network (constant acceleration where both ends agree); "linear":
     # the paper's motion only, as the shipped weights were trained.
     motion: TrainMotion = "linear"
+    # The flows from t back to I0 and I1 splatted along each frame's trajectories (the filter's default
+    # with DIS flows, :mod:`..splatting`) instead of the paper's estimate.
+    splat: bool = False
     steps: int = 4000
     batch: int = 8
     crop: int = 128

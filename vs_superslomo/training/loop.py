@@ -52,9 +52,10 @@ def validate(
     batch: int = 8,
     *,
     given_flows: bool = False,
+    splat: bool = False,
 ) -> float:
     """Mean PSNR of the model's frames (clamped to [0, 1], as inference gives them) over ``samples``;
-    ``given_flows``: the samples' flows (DIS) instead of the flow net's."""
+    ``given_flows``: the samples' flows (DIS) instead of the flow net's; ``splat``: flows splatted to t."""
     was_training = model.training
     model.eval()
     scores = []
@@ -65,7 +66,7 @@ def validate(
         )
         n0, n1 = model.normalize(i0), model.normalize(i1)
         flows = (f01, f10) if given_flows else model.compute_flow(n0, n1)
-        pred = (model.synthesize(n0, n1, *flows, t) + model.mean).clamp(0, 1)
+        pred = (model.synthesize(n0, n1, *flows, t, splat=splat) + model.mean).clamp(0, 1)
         scores.append(batch_psnr(pred, it).cpu())
     model.train(was_training)
     return float(torch.cat(scores).mean())
@@ -100,6 +101,7 @@ def _provenance(state: TrainState, train_data: TrainData) -> str:
     """The exported file's provenance."""
     config, step, init = state.config, state.step, state.init_provenance
     vgg = ", VGG16 perceptual loss" if config.vgg else ""
+    vgg += ", flows splatted to t" if config.splat else ""
     start = f"fine-tuned from {Path(config.init).name} [{init}]" if config.init else "trained"
     if config.flow_net and not config.init:
         start = f"trained (with the {init})"
@@ -178,7 +180,9 @@ def _export(state: TrainState, train_data: TrainData, out: Path) -> None:
     """The trained weights, in fp16, with their provenance and validation score."""
     if state.val_psnr is None:
         dis = state.config.flow == "dis"
-        state.val_psnr = validate(state.model, train_data.validation, state.device, given_flows=dis)
+        state.val_psnr = validate(
+            state.model, train_data.validation, state.device, given_flows=dis, splat=state.config.splat
+        )
     provenance = f"{_provenance(state, train_data)}; validation PSNR {state.val_psnr:.2f} dB"
     save_model(state.model, out, half=True, provenance=provenance)
     state.config.log(f"exported {out} (validation PSNR {state.val_psnr:.2f} dB on {train_data.validation_source})")
@@ -214,7 +218,9 @@ def _train(config: TrainConfig, resume: bool, until: int | None, time_limit: flo
         parts["seconds"] = time.monotonic() - tick  # this step, loading its batch included
         history.append({"step": float(state.step), **parts})
         if state.step % config.val_every == 0 or state.step == config.steps:
-            state.val_psnr = validate(state.model, train_data.validation, device, given_flows=config.flow == "dis")
+            state.val_psnr = validate(
+                state.model, train_data.validation, device, given_flows=config.flow == "dis", splat=config.splat
+            )
         if state.step % config.checkpoint_every == 0 or state.step == stop:
             state.elapsed += time.monotonic() - clock
             clock = time.monotonic()

@@ -39,11 +39,13 @@ def forward_parts(
     t: Tensor,
     flows: tuple[Tensor, Tensor] | None = None,
     accel: tuple[Tensor, Tensor] | None = None,
+    splat: bool = False,
 ) -> Forward:
     """The network's forward (:meth:`SuperSloMo.synthesize_parts`) with what the losses need from it;
-    ``flows`` (F01, F10) from elsewhere (DIS) replace the flow net's; ``accel`` (A0, A1) adds quadratic motion."""
+    ``flows`` (F01, F10) from elsewhere (DIS) replace the flow net's; ``accel`` (A0, A1) adds quadratic motion;
+    ``splat`` splats the flows to t."""
     f01, f10 = (f.float() for f in (model.compute_flow(i0, i1) if flows is None else flows))
-    g0, g1, out = model.synthesize_parts(i0, i1, f01, f10, t, accel)
+    g0, g1, out = model.synthesize_parts(i0, i1, f01, f10, t, accel, splat)
     return Forward(f01, f10, g0, g1, out)
 
 
@@ -125,7 +127,8 @@ def compute_loss(
     i0, i1, it = (model.normalize(batch[k]) for k in ("i0", "i1", "it"))
     dis = config.flow == "dis"
     accel = (batch["accel"][:, :2], batch["accel"][:, 2:]) if config.motion == "quadratic" else None
-    fw = forward_parts(model, i0, i1, batch["t"], (batch["flow01"], batch["flow10"]) if dis else None, accel)
+    flows = (batch["flow01"], batch["flow10"]) if dis else None
+    fw = forward_parts(model, i0, i1, batch["t"], flows, accel, config.splat)
     l1 = F.l1_loss
     rec = l1(fw.out, it)
     warp = l1(fw.g0, it) + l1(fw.g1, it)

@@ -1,0 +1,82 @@
+"""Flows to t by splatting: right where an object moves over a background, the paper's estimate elsewhere."""
+
+from __future__ import annotations
+
+import torch
+
+from vs_superslomo.network import flows_at, intermediate_flows
+from vs_superslomo.splatting import importance, splatted_flows
+
+H, W = 24, 48
+LEFT, SIDE, MOVE = 10, 8, 6  # a square at x = 10..17 in I0 and 16..23 in I1
+
+
+def _square_pair() -> tuple[torch.Tensor, ...]:
+    """I0, I1 (a bright square moving MOVE px right over a dark textured background) and their true flows."""
+    background = 0.3 * torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(3))
+    i0, i1 = background.clone(), background.clone()
+    i0[..., 8:16, LEFT : LEFT + SIDE] = 1.0
+    i1[..., 8:16, LEFT + MOVE : LEFT + MOVE + SIDE] = 1.0
+    f01, f10 = torch.zeros(1, 2, H, W), torch.zeros(1, 2, H, W)
+    f01[:, 0, 8:16, LEFT : LEFT + SIDE] = MOVE
+    f10[:, 0, 8:16, LEFT + MOVE : LEFT + MOVE + SIDE] = -MOVE
+    return i0, i1, f01, f10
+
+
+def test_an_object_over_a_background_gets_its_own_motion_where_it_is_at_t() -> None:
+    """At t = 1/2 the square is at x = 13..20: splatting gives it Ft0 = -3 and Ft1 = +3 px there, as the truth
+    is; the paper's estimate reads the flows at the same spot in I0 and I1 and is off by up to 3 px."""
+    i0, i1, f01, f10 = _square_pair()
+    t = torch.full((1, 1, 1, 1), 0.5)
+    estimate = flows_at(t, f01, f10)
+    ft0, ft1 = splatted_flows(t, f01, f10, importance(i0, i1, f01, f10, "exact"), estimate)
+    at_t = (slice(None), 0, slice(8, 16), slice(LEFT + MOVE // 2, LEFT + MOVE // 2 + SIDE))
+    torch.testing.assert_close(ft0[at_t], torch.full_like(ft0[at_t], -MOVE / 2), atol=1e-3, rtol=0)
+    torch.testing.assert_close(ft1[at_t], torch.full_like(ft1[at_t], MOVE / 2), atol=1e-3, rtol=0)
+    assert (estimate[0][at_t] + MOVE / 2).abs().max() >= 1.5  # the estimate misses: the test can fail
+    # Background that nothing covers keeps zero motion.
+    assert ft0[:, :, :, :8].abs().max() < 1e-3 and ft1[:, :, 18:, :].abs().max() < 1e-3
+
+
+def test_where_nothing_lands_the_paper_estimate_is_kept_and_batches_equal_single_times() -> None:
+    """Everything leaves the picture by t = 1/2 (±40 px on a 48 px picture): all holes, so the estimate
+    itself comes back. Several t at once give what each alone gives."""
+    f01 = torch.zeros(1, 2, H, W)
+    f01[:, 0] = 40.0
+    f10 = -f01
+    ones = torch.ones(1, 1, H, W)
+    t = torch.full((1, 1, 1, 1), 0.5)
+    estimate = flows_at(t, f01, f10)
+    assert all(
+        torch.equal(a, b) for a, b in zip(splatted_flows(t, f01, f10, (ones, ones), estimate), estimate, strict=True)
+    )
+    i0, i1, f01, f10 = _square_pair()
+    weights = importance(i0, i1, f01, f10, "exact")
+    accel = (torch.randn(1, 2, H, W), torch.randn(1, 2, H, W))
+    times = torch.tensor([0.25, 0.5, 0.75]).view(-1, 1, 1, 1)
+    batched = intermediate_flows(times, f01, f10, accel, weights)
+    for j in range(3):
+        single = intermediate_flows(times[j : j + 1], f01, f10, accel, weights)
+        for got, want in zip((b[j : j + 1] for b in batched), single, strict=True):
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    assert (batched[0][0] - batched[0][2]).abs().max() > 1  # different t really differ
+
+
+def test_uniform_accelerating_motion_splats_to_the_quadratic_answer() -> None:
+    """Uniform motion with acceleration (the example of test_network's quadratic test: F01 = 2.5 px, A = 1):
+    every pixel lands where its neighbour's started, so inside the picture splatting agrees with the
+    quadratic formula, the truth for uniform motion."""
+
+    def field(v: float) -> torch.Tensor:
+        return torch.cat([torch.full((1, 1, H, W), v), torch.zeros(1, 1, H, W)], 1)
+
+    f01, f10, a = field(2.5), field(-2.5), field(1.0)
+    ones = torch.ones(1, 1, H, W)
+    t = torch.tensor([0.25, 0.5, 0.75]).view(-1, 1, 1, 1)
+    estimate = flows_at(t, f01, f10, (a, a))
+    got = splatted_flows(t, f01, f10, (ones, ones), estimate, (a, a))
+    inside = (slice(None), slice(None), slice(None), slice(4, W - 4))
+    for g, e in zip(got, estimate, strict=True):
+        torch.testing.assert_close(g[inside], e[inside], atol=1e-4, rtol=0)
+    travelled = 2 * t + t * t / 2
+    torch.testing.assert_close(got[0][:, 0:1][inside], (-travelled).expand(-1, 1, H, W)[inside], atol=1e-4, rtol=0)

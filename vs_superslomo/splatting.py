@@ -1,0 +1,99 @@
+"""The flows from time t back to I0 and I1 by forward splatting (flow reversal), instead of the paper's estimate.
+
+The paper estimates Ft0 and Ft1 from F01 and F10 *at the same pixel* (``network.flow_coefficients``), which
+is right only where the flow is smooth: where an object moves over a background, the pixel at x at time t
+takes the motion of whatever was at x in I0 or I1, not of what is there at t. Splatting moves each pixel of
+I0 along its own trajectory to where it is at t and writes the flows back to I0 and on to I1 there (as in
+Xu et al., "Quadratic Video Interpolation", 2019, for I0's; here I1's trajectories are splatted too and
+both share one field, each weighted by its closeness in time). Where trajectories collide (occlusion), the
+one whose pixel looks the same at both ends wins (softmax splatting's photometric importance, Niklaus and
+Liu, CVPR 2020): a pixel about to be covered does not. Where none lands (disocclusion), the paper's estimate
+is kept. Measured with the default weights on the held-out clips (frame-drop protocol): +0.10 dB on the k = 2
+mean and +0.15 at k = 4 over the paper's estimate (weights/README.md).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .warp import Warp, backwarp
+
+__all__ = ["IMPORTANCE_SHARPNESS", "importance", "splatted_flows"]
+
+# exp(-sharpness · |I0 - I1 warped|) on frames in [0, 1]: 5, 20 and 60 measured within 0.03 dB of each other.
+IMPORTANCE_SHARPNESS = 20.0
+# Below this splatted weight a pixel counts as a hole (nothing lands there): a full-importance pixel's
+# bilinear share one pixel away is 0.
+_HOLE = 1e-3
+
+
+def importance(i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, warp: Warp) -> tuple[Tensor, Tensor]:
+    """Each frame's pixels' weight when trajectories collide, (B, 1, H, W) each: high where the pixel is
+    seen alike at the other end of its flow. The same for every t of a pair, so computed once."""
+    e0 = (i0 - backwarp(i1, f01, warp)).abs().mean(1, keepdim=True)
+    e1 = (i1 - backwarp(i0, f10, warp)).abs().mean(1, keepdim=True)
+    return torch.exp(-IMPORTANCE_SHARPNESS * e0), torch.exp(-IMPORTANCE_SHARPNESS * e1)
+
+
+def _accumulate(out: Tensor, index: Tensor, values: Tensor) -> None:
+    """``out[index] += values`` (all flat), adding colliding values in the same order every time: on the CPU
+    ``scatter_add_`` (serial, and the fastest measured; ``index_put_`` with ``accumulate`` adds in parallel
+    there, and its frames changed from run to run), on CUDA ``index_put_`` (a sorted kernel; the others add
+    atomically there)."""
+    if out.device.type == "cuda":
+        out.index_put_((index,), values, accumulate=True)
+    else:
+        out.scatter_add_(0, index, values)
+
+
+def _splat(values: Tensor, offset: Tensor, weight: Tensor) -> Tensor:
+    """``values`` × ``weight`` (N, C, H, W; weight N, 1, H, W) added bilinearly at x + ``offset``, with the
+    weights themselves as a last channel: (N, C + 1, H, W). Pixels leaving the picture are dropped."""
+    n, c, h, w = values.shape
+    xs = torch.arange(w, dtype=offset.dtype, device=offset.device).view(1, 1, w)
+    ys = torch.arange(h, dtype=offset.dtype, device=offset.device).view(1, h, 1)
+    x, y = xs + offset[:, 0], ys + offset[:, 1]
+    left, top = torch.floor(x), torch.floor(y)
+    fx, fy = x - left, y - top
+    source = torch.cat((values * weight, weight), 1).reshape(n, c + 1, h * w)
+    # Each (sample, channel) plane is a block of h·w in the flat output.
+    plane = (torch.arange(n * (c + 1), device=offset.device) * (h * w)).view(n, c + 1, 1)
+    out = torch.zeros(n * (c + 1) * h * w, dtype=source.dtype, device=source.device)
+    for dx, dy, share in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        col, row = left + dx, top + dy
+        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        # Outside: pixel 0 with weight 0, so every call adds the same number of terms (no sync on a GPU).
+        pixel = torch.where(inside, row.long() * w + col.long(), 0).view(n, 1, h * w)
+        _accumulate(out, (plane + pixel).view(-1), (source * (share * inside).view(n, 1, h * w)).view(-1))
+    return out.view(n, c + 1, h, w)
+
+
+def splatted_flows(
+    t: Tensor,
+    f01: Tensor,
+    f10: Tensor,
+    weights: tuple[Tensor, Tensor],
+    estimate: tuple[Tensor, Tensor],
+    accel: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(Ft0, Ft1)`` at times ``t`` (N, 1, 1, 1) by splatting I0's and I1's trajectories to t.
+
+    ``weights`` from :func:`importance`; ``estimate`` (the paper's Ft0, Ft1) where nothing lands; ``accel``
+    (A0, A1) bends the trajectories as in :func:`.network.acceleration_coefficients` (the same correction,
+    t(1 - t)/2 · A, at both ends of a trajectory). Flows and weights of batch 1 serve every t.
+    """
+    n = t.shape[0]
+    bend = t * (1 - t) / 2
+    # Where each frame's pixel is at t, relative to where it starts.
+    d0, d1 = t * f01, (1 - t) * f10
+    if accel is not None:
+        d0, d1 = d0 - bend * accel[0], d1 - bend * accel[1]
+    # I0's pixel is back at I0 after -d0 and reaches I1 after F01 - d0; I1's likewise the other way.
+    from0 = _splat(torch.cat((-d0, f01 - d0), 1), d0, weights[0].expand(n, -1, -1, -1) * (1 - t))
+    from1 = _splat(torch.cat((f10 - d1, -d1), 1), d1, weights[1].expand(n, -1, -1, -1) * t)
+    total = from0 + from1
+    weight = total[:, 4:5]
+    flows = total[:, :4] / weight.clamp(min=_HOLE)
+    landed = weight > _HOLE
+    return torch.where(landed, flows[:, 0:2], estimate[0]), torch.where(landed, flows[:, 2:4], estimate[1])
