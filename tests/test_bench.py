@@ -33,7 +33,7 @@ def test_backends_are_timed_in_one_run_sharing_the_reference() -> None:
     model.flow_source = "dis"  # the default weights' kind: the flow comes from DIS
     results = bench.run_bench((64, 32), 2, pairs=1, reps=1, backends=["torch", installed[0]], model=model)
     assert [r.backend for r in results] == ["torch", installed[0]]
-    assert all(r.flow == "dis" and r.net_width == model.width for r in results)
+    assert all(r.flow == "dis+splat" and r.net_width == model.width for r in results)  # the filter's default
     assert results[0].seconds["reference"] == results[1].seconds["reference"]
     assert results[0].seconds["e2e"] != results[1].seconds["e2e"]
 
@@ -44,8 +44,10 @@ def test_main_prints_a_table_and_writes_json(tmp_path: Path, capsys: pytest.Capt
     assert bench.main([*argv, "--flow", "net", "dis", "--backend", "torch"]) == 0
     assert "e2e / network" in capsys.readouterr().out
     entries = json.loads(out.read_text())
-    assert [e["flow"] for e in entries] == ["net", "dis"] and {e["backend"] for e in entries} == {"torch"}
+    assert [e["flow"] for e in entries] == ["net", "dis+splat"] and {e["backend"] for e in entries} == {"torch"}
     assert all(e["output_frames"] == 4 and e["factor"] == 2 and "e2e_vs_reference" in e for e in entries)
+    assert bench.main([*argv, "--flow", "dis", "--no-splat", "--backend", "torch"]) == 0
+    assert [e["flow"] for e in json.loads(out.read_text())] == ["dis"]
     with pytest.raises(SystemExit):
         bench.main(["--size", "big"])
     with pytest.raises(SystemExit):

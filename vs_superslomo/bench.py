@@ -156,11 +156,13 @@ def run_bench(
     flow: FlowSource | None = None,
     backends: Sequence[str] = ("torch",),
     model: SuperSloMo | None = None,
+    splat: bool | None = None,
 ) -> list[BenchResult]:
     """Time the filter and the network alone on each of ``backends``, and the reference loop, on ``pairs`` source
     pairs of frames of ``size`` (w, h); one result per backend, all from one run of alternating repetitions.
 
     ``model`` None: random weights of ``width``. ``flow``: the flow net or DIS (None: what the weights say).
+    ``splat``: as the filter's (None: with DIS flows); the reference loop keeps the paper's formulas.
     """
     device = select_device(device_index)
     torch.manual_seed(seed)
@@ -172,7 +174,7 @@ def run_bench(
     clip = clip_from_arrays(frames, fps=(25, 1))
     timing = Timing(len(frames), Fraction(factor))
     engines = {
-        b: Interpolator(model, device, fp16=fp16, batch_size=batch_size, flow=motion, backend=b)
+        b: Interpolator(model, device, fp16=fp16, batch_size=batch_size, flow=motion, backend=b, splat=splat)
         for b in dict.fromkeys(["torch", *backends])
     }
     eager = engines["torch"]
@@ -194,6 +196,7 @@ def run_bench(
             batch_size=batch_size,
             flow=motion,
             backend=backend,
+            splat=splat,
         )
         with open(os.devnull, "wb") as sink:
             out.output(sink)
@@ -253,7 +256,7 @@ def run_bench(
             height_px=size[1],
             factor=factor,
             net_width=model.width,
-            flow=motion,
+            flow=f"{motion}+splat" if eager.splat else motion,
             backend=backend,
             device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             precision="fp16" if eager.fp16 else "fp32",
@@ -324,6 +327,12 @@ def main(argv: Sequence[str]) -> int:
         default=None,
         help="backends to compare in one run (default: every installed one)",
     )
+    p.add_argument(
+        "--splat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="splat the flows to t, as the filter's splat= (default: with DIS flows)",
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     return run(_PROG, lambda: _run(args))
@@ -349,6 +358,7 @@ def _run(args: argparse.Namespace) -> None:
             flow=flow,
             backends=chosen,
             model=model,
+            splat=args.splat,
         )
         results += rows
         print("\n".join(table(rows).splitlines()[2:]), flush=True)
