@@ -56,16 +56,25 @@ def _splat(values: Tensor, offset: Tensor, weight: Tensor) -> Tensor:
     x, y = xs + offset[:, 0], ys + offset[:, 1]
     left, top = torch.floor(x), torch.floor(y)
     fx, fy = x - left, y - top
-    source = torch.cat((values * weight, weight), 1).reshape(n, c + 1, h * w)
+    # Each corner's share along each axis, zero where that column or row lies outside the picture; its index
+    # is clamped into the picture, where a zero share adds nothing (every call adds the same number of terms,
+    # with no sync on a GPU).
+    columns = [
+        ((1 - fx) * ((left >= 0) & (left < w)), left.clamp(0, w - 1).long()),
+        (fx * ((left >= -1) & (left < w - 1)), (left + 1).clamp(0, w - 1).long()),
+    ]
+    rows = [
+        ((1 - fy) * ((top >= 0) & (top < h)), top.clamp(0, h - 1).long() * w),
+        (fy * ((top >= -1) & (top < h - 1)), (top + 1).clamp(0, h - 1).long() * w),
+    ]
+    source = torch.cat((values * weight, weight), 1).view(n, c + 1, h * w)
     # Each (sample, channel) plane is a block of h·w in the flat output.
     plane = (torch.arange(n * (c + 1), device=offset.device) * (h * w)).view(n, c + 1, 1)
     out = torch.zeros(n * (c + 1) * h * w, dtype=source.dtype, device=source.device)
-    for dx, dy, share in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        col, row = left + dx, top + dy
-        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
-        # Outside: pixel 0 with weight 0, so every call adds the same number of terms (no sync on a GPU).
-        pixel = torch.where(inside, row.long() * w + col.long(), 0).view(n, 1, h * w)
-        _accumulate(out, (plane + pixel).view(-1), (source * (share * inside).view(n, 1, h * w)).view(-1))
+    for share_y, row in rows:
+        for share_x, col in columns:
+            index = plane + (row + col).view(n, 1, h * w)
+            _accumulate(out, index.view(-1), (source * (share_x * share_y).view(n, 1, h * w)).view(-1))
     return out.view(n, c + 1, h, w)
 
 
