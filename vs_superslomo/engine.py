@@ -150,7 +150,7 @@ class Interpolator:
                 f"flow must be one of {FLOW_SOURCES} (or None: what the weights were trained on), got {flow!r}"
             )
         if splat is not None and not isinstance(splat, bool):
-            raise EngineError(f"splat must be True, False or None (with DIS flows only), got {splat!r}")
+            raise EngineError(f"splat must be True, False or None (None: True with DIS flows), got {splat!r}")
         if fp16 is None:
             fp16 = device.type == "cuda"
         if fp16 and device.type != "cuda":
