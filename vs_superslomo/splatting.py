@@ -40,7 +40,7 @@ def _accumulate(out: Tensor, index: Tensor, values: Tensor) -> None:
     """``out[index] += values`` (all flat), adding colliding values in the same order every time: on the CPU
     ``scatter_add_`` (serial, and the fastest measured; ``index_put_`` with ``accumulate`` adds in parallel
     there, and its frames changed from run to run), on CUDA ``index_put_`` (PyTorch sorts the indices there
-    before adding; the others add atomically. Not measured on a GPU: this project has had none)."""
+    before adding; the others add atomically. Not yet measured on a GPU)."""
     if out.device.type == "cuda":
         out.index_put_((index,), values, accumulate=True)
     else:
