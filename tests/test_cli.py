@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -246,6 +247,30 @@ def test_flow_option_reaches_the_filter(tmp_path: Path, weights: str, capsys: py
     with pytest.raises(SystemExit):
         main([str(src), "-o", str(tmp_path / "x.y4m"), "--flow", "raft"])
     assert "invalid choice: 'raft'" in capsys.readouterr().err
+
+
+def test_backend_option_reaches_the_filter(
+    tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import vs_superslomo.engine as engine
+
+    asked: list[str | None] = []
+
+    def recording(backend: str | None, *args: Any) -> Any:
+        asked.append(backend)
+        return real(backend, *args)
+
+    real = engine.load_nets
+    monkeypatch.setattr(engine, "load_nets", recording)
+    src = tmp_path / "in.y4m"
+    rgb = clip_from_arrays(random_frames(2, 16, 16, seed=2), fps=(10, 1))
+    with open(src, "wb") as fh:
+        vs.core.resize.Bicubic(rgb, format=vs.YUV444P8, matrix_s="709").output(fh, y4m=True)
+    assert main([str(src), "-o", str(tmp_path / "out.y4m"), "--model", weights, "--backend", "torch"]) == 0
+    assert asked == ["torch"]
+    with pytest.raises(SystemExit):
+        main([str(src), "-o", str(tmp_path / "x.y4m"), "--backend", "tensorrt"])
+    assert "invalid choice: 'tensorrt'" in capsys.readouterr().err
 
 
 # --- errors -------------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ _DELEGATED = {
 
 
 def _main_parser() -> argparse.ArgumentParser:
+    from .backends import BACKEND_ENV, BACKENDS
     from .distributed import add_worker_arguments
     from .flow import FLOW_SOURCES
     from .holds import HoldRules
@@ -111,6 +112,11 @@ def _main_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="find the flows to each new frame by moving every pixel along its motion (default with DIS flows)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help=f"where the networks run (default: ${BACKEND_ENV} when set, else the fastest installed)",
     )
     p.add_argument(
         "--dedup",
@@ -194,6 +200,7 @@ def _run_main(args: argparse.Namespace) -> None:
         flow=args.flow,
         motion=args.motion,
         splat=args.splat,
+        backend=args.backend,
         dedup=args.dedup,
         dedup_threshold=args.dedup_threshold,
         dedup_max_run=args.dedup_max_run,

@@ -151,6 +151,7 @@ class Job:
     flow: str = "auto"
     motion: str = "auto"
     splat: bool | None = None
+    backend: str | None = None  # None: $VS_SUPERSLOMO_BACKEND, else the fastest installed
     dedup: bool = False
     dedup_threshold: float = HoldRules.threshold
     dedup_max_run: int = HoldRules.max_run
@@ -520,6 +521,7 @@ def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             flow=job.flow,
             motion=job.motion,
             splat=job.splat,
+            backend=job.backend,
             dedup=job.dedup,
             dedup_threshold=job.dedup_threshold,
             dedup_max_run=job.dedup_max_run,
