@@ -128,6 +128,12 @@ def test_graphs_are_exported_once_per_weights_and_size(backend: str, monkeypatch
     Interpolator(make_model(seed=12), CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
     assert len(exports) == 3  # a new size, then new weights
     assert not list(backends.onnx_cache_dir().glob("*.part*"))
+    # A cache full past its limit loses its least recently used graphs when a new one is written.
+    sizes = [path.stat().st_size for path in exports]
+    monkeypatch.setattr(backends, "ONNX_CACHE_BYTES", 2 * max(sizes) + 1000)  # room for two graphs
+    Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])  # uses the first
+    Interpolator(model, CPU, backend=backend, flow="dis").interpolate(*random_frames(2, 104, 60, seed=3), [0.5])
+    assert len(exports) == 4 and [path.is_file() for path in exports] == [True, False, False, True]
 
 
 @pytest.mark.parametrize("backend", ONNX_BACKENDS)

@@ -1,4 +1,4 @@
-"""atomic_write: the mode a new file gets, and temporary files left behind by killed runs."""
+"""atomic_write: the mode a new file gets, and temporary files left behind by killed runs; a bounded cache."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vs_superslomo.files import atomic_write
+from vs_superslomo.files import atomic_write, prune_least_recent
 
 
 @pytest.fixture
@@ -77,3 +77,17 @@ def test_temporary_files_of_killed_runs_are_removed_by_the_next_run(tmp_path: Pa
     # Once that run is gone too, the next run cleans its file up as well.
     atomic_write(out, lambda tmp: tmp.write_text("again"), suffix=".part.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.mp4", *(o.name for o in others)])
+
+
+def test_a_cache_is_pruned_least_recently_used_first_down_to_its_limit(tmp_path: Path) -> None:
+    sizes = {"a.onnx": 300, "b.onnx": 200, "c.onnx": 100, "new.onnx": 400, "notes.txt": 5000}
+    for age, (name, size) in enumerate(sizes.items()):  # a the oldest
+        (tmp_path / name).write_bytes(bytes(size))
+        os.utime(tmp_path / name, (1_000_000 + age, 1_000_000 + age))
+    os.utime(tmp_path / "a.onnx")  # used now, so b is the least recent
+    (tmp_path / ".c.onnx.abcd1234.part.onnx").write_bytes(bytes(10_000))  # another process's export
+    keep = tmp_path / "new.onnx"
+    assert prune_least_recent(tmp_path, "*.onnx", 1000, keep=keep) == []  # 1000 bytes: all fit
+    assert prune_least_recent(tmp_path, "*.onnx", 800, keep=keep) == [tmp_path / "b.onnx"]
+    assert prune_least_recent(tmp_path, "*.onnx", 10, keep=keep) == [tmp_path / "c.onnx", tmp_path / "a.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.onnx.abcd1234.part.onnx", "new.onnx", "notes.txt"]

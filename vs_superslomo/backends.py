@@ -34,12 +34,13 @@ import torch
 from torch import Tensor, nn
 
 from .errors import BackendError
-from .files import atomic_write, user_cache_dir
+from .files import atomic_write, prune_least_recent, user_cache_dir
 from .network import SuperSloMo, UNet
 
 __all__ = [
     "BACKENDS",
     "BACKEND_ENV",
+    "ONNX_CACHE_BYTES",
     "OPSET",
     "Backend",
     "BackendError",
@@ -80,6 +81,10 @@ CONV1_INPUT = "conv1"
 OPSET = 18
 _ORT_SPIN = "0"
 _FORMAT = 3  # bump when the exported graphs change, so old cache files are not used
+# The cache folder's size: a graph is 20-80 MB (default to full network), one per weights, frame size and
+# torch/backend version, so without a bound it grows with every new size and upgrade. Past this, the graphs
+# used longest ago go (exported again when next needed); 1 GiB holds about 50 sizes of the default weights.
+ONNX_CACHE_BYTES = 1 << 30
 
 
 class FromConv1(nn.Module):
@@ -252,8 +257,12 @@ class _OnnxNet:
 
     def _graph(self, example: Tensor) -> Path:
         path = self.path(*example.shape[-2:])
-        if not path.is_file():
+        if path.is_file():
+            with contextlib.suppress(OSError):  # a cache this user may only read is still used
+                os.utime(path)  # used now: the last to go when the cache is pruned
+        else:
             export_onnx(self.module, example.detach().float().cpu(), path, self.input_name, self.output_name)
+            prune_least_recent(path.parent, "*.onnx", ONNX_CACHE_BYTES, keep=path)
         return path
 
     def _load(self, path: Path, shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:

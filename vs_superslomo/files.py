@@ -13,7 +13,7 @@ try:
 except ImportError:  # Windows: no flock, so temporary files are neither locked nor cleaned up
     fcntl = None  # type: ignore[assignment]  # None marks the module missing
 
-__all__ = ["atomic_write", "remove_stale_parts", "user_cache_dir"]
+__all__ = ["atomic_write", "prune_least_recent", "remove_stale_parts", "user_cache_dir"]
 
 
 def user_cache_dir() -> Path:
@@ -86,3 +86,34 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object], 
         raise
     finally:
         os.close(fd)
+
+
+def prune_least_recent(folder: Path, pattern: str, limit: int, *, keep: Path) -> list[Path]:
+    """Remove ``folder``'s files matching ``pattern``, least recently modified first, until the rest take at most
+    ``limit`` bytes, and return them: a cache bounded in size whose users touch (``os.utime``) what they use.
+
+    ``keep`` (the file just written) stays whatever its size. Hidden files are :func:`atomic_write`'s
+    temporary files, which other processes may be writing: never touched. Safe against other processes
+    pruning at the same time (a file already gone is skipped).
+    """
+    entries = []
+    for candidate in folder.glob(pattern):
+        if candidate.name.startswith(".") or candidate == keep:
+            continue
+        try:
+            stat = candidate.stat()
+        except OSError:
+            continue  # gone already
+        entries.append((stat.st_mtime, stat.st_size, candidate))
+    total = sum(size for _, size, _ in entries) + (keep.stat().st_size if keep.is_file() else 0)
+    removed = []
+    for _, size, candidate in sorted(entries, key=lambda entry: entry[0]):
+        if total <= limit:
+            break
+        try:
+            candidate.unlink(missing_ok=True)
+        except OSError:
+            continue  # not ours to remove
+        total -= size
+        removed.append(candidate)
+    return removed
