@@ -249,6 +249,28 @@ def test_flow_option_reaches_the_filter(tmp_path: Path, weights: str, capsys: py
     assert "invalid choice: 'raft'" in capsys.readouterr().err
 
 
+def test_scene_cut_threshold_reaches_the_filter(tmp_path: Path, weights: str) -> None:
+    picture = random_frames(1, 32, 48, seed=4, grain=4)[0]
+    src = tmp_path / "cut.y4m"  # a picture, then its negative: a cut at the default threshold
+    with open(src, "wb") as fh:
+        rgb = clip_from_arrays([picture, 1 - picture], fps=(10, 1))
+        vs.core.resize.Bicubic(rgb, format=vs.YUV444P8, matrix_s="709").output(fh, y4m=True)
+
+    def run(name: str, **options: Any) -> bytes:
+        job = Job(src, tmp_path / name, model=weights, flow="dis", ffmpeg=None, progress=False, **options)
+        return run_job(job, log=lambda _: None).output.read_bytes()
+
+    default, never = run("default.y4m"), run("never.y4m", sc_threshold=1.0)
+    assert default != never and never == run("no-sc.y4m", sc=False)  # T = 1: no pair is a cut
+    assert (
+        main([str(src), "-o", str(tmp_path / "cli.y4m"), "--model", weights, "--flow", "dis", "--sc-threshold", "1"])
+        == 0
+    )
+    assert (tmp_path / "cli.y4m").read_bytes() == never
+    assert main([str(src), "-o", str(tmp_path / "bad.y4m"), "--model", weights, "--sc-threshold", "2"]) == 1
+    assert not (tmp_path / "bad.y4m").exists()
+
+
 def test_backend_option_reaches_the_filter(
     tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

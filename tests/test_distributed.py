@@ -16,14 +16,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import make_model
 
+from vs_superslomo import distributed
 from vs_superslomo.cli import main
-from vs_superslomo.distributed import work_folder
+from vs_superslomo.distributed import Recipe, WorkerSettings, work_folder
+from vs_superslomo.transcode import Job
 from vs_superslomo.weights import save_model
 
 ray = pytest.importorskip("ray")
@@ -136,6 +139,18 @@ def test_workers_give_the_single_runs_file(
     assert "72/72" in err  # one bar for the whole job
     assert summary_count(stdout, "chunks on") >= 4 and "on 2 workers" in stdout and "speed-up" in stdout
     assert not work_folder(out).exists() and os.listdir(tmp_path) == ["chunked.mkv"]
+
+
+def test_chunks_split_at_the_cuts_the_jobs_threshold_finds(source: tuple[Path, str], tmp_path: Path) -> None:
+    clip, weights = source
+
+    def starts(threshold: float) -> list[int]:
+        recipe = Recipe(Job(clip, tmp_path / "out.mkv", Fraction(3), model=weights, sc_threshold=threshold))
+        chunks = distributed._plan(recipe, recipe.build(lambda _: None), WorkerSettings(chunk_seconds=0.5), 2)
+        return [chunk.start // 3 for chunk in chunks]  # in source frames (3x)
+
+    assert starts(0.15) == [0, 5, 12, 17]  # every 5 frames, starting again at the cut (after source frame 11)
+    assert starts(1.0) == [0, 5, 10, 15, 20]  # no pair differs that much: no cut
 
 
 def kill_a_worker_mid_chunk(work: Path, stop: threading.Event, killed: list[Path]) -> None:

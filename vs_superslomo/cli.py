@@ -66,6 +66,7 @@ def _main_parser() -> argparse.ArgumentParser:
     from .flow import FLOW_SOURCES
     from .holds import HoldRules
     from .plugin import MOTIONS  # loaded by transcode anyway
+    from .scenechange import DEFAULT_SC_THRESHOLD
     from .transcode import CODECS, parse_factor, parse_fps, parse_time
 
     p = Parser(
@@ -95,6 +96,13 @@ def _main_parser() -> argparse.ArgumentParser:
     add_device(p)
     p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (CUDA)")
     p.add_argument("--no-sc", dest="sc", action="store_false", help="interpolate across scene cuts too")
+    p.add_argument(
+        "--sc-threshold",
+        type=float,
+        default=DEFAULT_SC_THRESHOLD,
+        metavar="T",
+        help=f"a cut: mean luma difference over T (0..1) that motion does not explain (default {DEFAULT_SC_THRESHOLD})",
+    )
     p.add_argument(
         "--flow",
         choices=("auto", *FLOW_SOURCES),
@@ -197,6 +205,7 @@ def _run_main(args: argparse.Namespace) -> None:
         device_index=device_index(args.device),
         fp16=args.fp16,
         sc=args.sc,
+        sc_threshold=args.sc_threshold,
         flow=args.flow,
         motion=args.motion,
         splat=args.splat,

@@ -334,7 +334,8 @@ def _timing(prepared: Prepared) -> Timing | TimestampTiming:
 def _plan(recipe: Recipe, prepared: Prepared, settings: WorkerSettings, workers: int) -> list[Chunk]:
     """Chunks at scene cuts (the filter's own test, when the job looks for cuts) or every chunk_seconds."""
     total, source = prepared.clip.num_frames, prepared.source.num_frames
-    cuts = find_cuts(to_rgb(prepared.source, prepared.colour)) if recipe.job.sc and not recipe.script else []
+    job = recipe.job
+    cuts = find_cuts(to_rgb(prepared.source, prepared.colour), job.sc_threshold) if job.sc and not recipe.script else []
     target = chunk_target(settings.chunk_seconds, prepared.fps, source, total, workers)
     timing = _timing(prepared)
     return plan_chunks(source_edges(source, target, cuts), lambda i: first_output_at(timing, i), total)

@@ -42,6 +42,7 @@ from .errors import JobError
 from .files import atomic_write, user_cache_dir
 from .holds import HoldRules
 from .plugin import FilterError, superslomo
+from .scenechange import DEFAULT_SC_THRESHOLD
 from .source import open_video
 from .timing import fits_rate
 
@@ -148,6 +149,7 @@ class Job:
     device_index: int | None = None
     fp16: bool | None = None
     sc: bool = True
+    sc_threshold: float = DEFAULT_SC_THRESHOLD
     flow: str = "auto"
     motion: str = "auto"
     splat: bool | None = None
@@ -518,6 +520,7 @@ def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             device_index=job.device_index,
             fp16=job.fp16,
             sc=job.sc,
+            sc_threshold=job.sc_threshold,
             flow=job.flow,
             motion=job.motion,
             splat=job.splat,
