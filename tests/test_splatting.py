@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from vs_superslomo import splatting
 from vs_superslomo.network import flows_at, intermediate_flows
 from vs_superslomo.splatting import importance, splatted_flows
 
@@ -80,3 +81,19 @@ def test_uniform_accelerating_motion_splats_to_the_quadratic_answer() -> None:
         torch.testing.assert_close(g[inside], e[inside], atol=1e-4, rtol=0)
     travelled = 2 * t + t * t / 2
     torch.testing.assert_close(got[0][:, 0:1][inside], (-travelled).expand(-1, 1, H, W)[inside], atol=1e-4, rtol=0)
+
+
+def test_the_cuda_way_of_adding_gives_the_cpu_ways_sums() -> None:
+    # CUDA adds by index_put_ on the flat planes: checked here on the CPU, where it runs too (not in order).
+    g = torch.Generator().manual_seed(3)
+    index = torch.randint(0, 50, (2, 1, 400), generator=g).expand(2, 3, 400)  # collisions in every plane
+    values = torch.rand(2, 3, 400, generator=g)
+    cpu, flat = torch.zeros(2, 3, 50), torch.zeros(2, 3, 50)
+    splatting._accumulate(cpu, index, values)
+    splatting._accumulate_flat(flat, index, values)
+    expected = torch.zeros(2, 3, 50)
+    for i in range(2):
+        for j in range(3):
+            for k in range(400):
+                expected[i, j, index[i, j, k]] += values[i, j, k]
+    assert torch.allclose(cpu, expected, atol=1e-5) and torch.allclose(flat, expected, atol=1e-5)
