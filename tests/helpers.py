@@ -31,6 +31,7 @@ __all__ = [
     "RAMP_START",
     "RAMP_STEP",
     "TINY_WIDTH",
+    "bias",
     "cut_clip_frames",
     "evaluate_window_named",
     "make_model",
@@ -57,13 +58,19 @@ RAMP_START = 3
 RAMP_STEP = 4  # luma codes per frame: limited-range RGB moves 4/219 a frame
 
 
+def bias(conv: torch.nn.Conv2d) -> torch.Tensor:
+    """A convolution's bias (every convolution of the network has one; its type allows None)."""
+    assert conv.bias is not None
+    return conv.bias
+
+
 def make_model(width: float = TINY_WIDTH, warp: str = "exact", seed: int = 0, flow_bias: float = 2.0) -> SuperSloMo:
     """A random network whose flows are a few pixels, so warps and blends really move content."""
     torch.manual_seed(seed)
     model = SuperSloMo(width=width, warp=warp)  # type: ignore[arg-type]  # tests pass wrong warps on purpose
     with torch.no_grad():
-        model.flow.conv3.bias.copy_(torch.tensor([flow_bias, -0.7 * flow_bias, -0.5 * flow_bias, 1.3 * flow_bias]))
-        model.interp.conv3.bias.copy_(torch.tensor([0.5, -0.3, 0.2, 0.4, 0.3]))
+        bias(model.flow.conv3).copy_(torch.tensor([flow_bias, -0.7 * flow_bias, -0.5 * flow_bias, 1.3 * flow_bias]))
+        bias(model.interp.conv3).copy_(torch.tensor([0.5, -0.3, 0.2, 0.4, 0.3]))
     return model.eval()
 
 
@@ -94,11 +101,11 @@ def zero_refinement_model() -> SuperSloMo:
     """A tiny model whose interpolation net outputs zeros: warping along the given flows, equal visibility."""
     model = make_model(seed=2)
     torch.nn.init.zeros_(model.interp.conv3.weight)
-    torch.nn.init.zeros_(model.interp.conv3.bias)
+    torch.nn.init.zeros_(bias(model.interp.conv3))
     return model
 
 
-def write_original_ckpt(model: SuperSloMo, path: object) -> None:
+def write_original_ckpt(model: SuperSloMo, path: Path) -> None:
     """A checkpoint laid out as the public port's train.py saves it, metadata and datetime included."""
     torch.save(
         {

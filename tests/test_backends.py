@@ -19,7 +19,7 @@ import torch
 import vapoursynth as vs
 from helpers import make_model, random_frames
 
-from vs_superslomo import backends, superslomo
+from vs_superslomo import SuperSloMo, backends, superslomo
 from vs_superslomo.backends import BACKEND_ENV, BackendError, load_nets, weights_digest
 from vs_superslomo.engine import EngineError, Interpolator
 from vs_superslomo.frames import clip_from_arrays, read_frame
@@ -57,14 +57,14 @@ def real_frames() -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def default_model() -> torch.nn.Module:
+def default_model() -> SuperSloMo:
     return load_model(None)[0]
 
 
 @pytest.mark.parametrize("flow", ["dis", "net"])
 @pytest.mark.parametrize("backend", [backend_param(b) for b in ONNX_BACKENDS])
 def test_onnx_backends_match_torch_on_real_content(
-    backend: str, flow: str, real_frames: list[np.ndarray], default_model: torch.nn.Module
+    backend: str, flow: str, real_frames: list[np.ndarray], default_model: SuperSloMo
 ) -> None:
     """The default weights on a real pair (320×192 of it, to keep the test short): within 1e-3 of PyTorch fp32
     (max abs), and the same bits again."""
@@ -96,7 +96,7 @@ def threads() -> Iterator[None]:
 
 @pytest.mark.parametrize("backend", [backend_param(b) for b in (*ONNX_BACKENDS, "compile")])
 def test_filter_is_deterministic_within_a_backend_and_close_to_torch(
-    backend: str, real_frames: list[np.ndarray], default_model: torch.nn.Module, threads: None
+    backend: str, real_frames: list[np.ndarray], default_model: SuperSloMo, threads: None
 ) -> None:
     """Any request order and thread count give the same bits on one backend; within 1e-3 of torch."""
     clip = clip_from_arrays([np.ascontiguousarray(f[:, 96:256, 192:448]) for f in real_frames])
@@ -115,7 +115,12 @@ def test_filter_is_deterministic_within_a_backend_and_close_to_torch(
 def test_graphs_are_exported_once_per_weights_and_size(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     exports: list[Path] = []
     export = backends.export_onnx
-    monkeypatch.setattr(backends, "export_onnx", lambda *a: exports.append(a[2]) or export(*a))
+
+    def recording(module: torch.nn.Module, example: torch.Tensor, path: Path, *names: str) -> None:
+        exports.append(path)
+        export(module, example, path, *names)
+
+    monkeypatch.setattr(backends, "export_onnx", recording)
     frames = random_frames(2, 40, 60, seed=3)
     model = make_model(seed=11)
     first = Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
@@ -124,7 +129,8 @@ def test_graphs_are_exported_once_per_weights_and_size(backend: str, monkeypatch
     assert len(exports) == 1 and torch.equal(again[:1], first)  # from the cache folder, same frames
     key = weights_digest(model.interp)[:20]
     assert key in exports[0].name and "96x96" in exports[0].name  # 60×40, 16 px margins, multiples of 32
-    Interpolator(model, CPU, backend=backend, flow="dis").interpolate(*random_frames(2, 72, 60, seed=3), [0.5])
+    taller = random_frames(2, 72, 60, seed=3)
+    Interpolator(model, CPU, backend=backend, flow="dis").interpolate(taller[0], taller[1], [0.5])
     Interpolator(make_model(seed=12), CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
     assert len(exports) == 3  # a new size, then new weights
     assert not list(backends.onnx_cache_dir().glob("*.part*"))
@@ -132,7 +138,8 @@ def test_graphs_are_exported_once_per_weights_and_size(backend: str, monkeypatch
     sizes = [path.stat().st_size for path in exports]
     monkeypatch.setattr(backends, "ONNX_CACHE_BYTES", 2 * max(sizes) + 1000)  # room for two graphs
     Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])  # uses the first
-    Interpolator(model, CPU, backend=backend, flow="dis").interpolate(*random_frames(2, 104, 60, seed=3), [0.5])
+    tallest = random_frames(2, 104, 60, seed=3)
+    Interpolator(model, CPU, backend=backend, flow="dis").interpolate(tallest[0], tallest[1], [0.5])
     assert len(exports) == 4 and [path.is_file() for path in exports] == [True, False, False, True]
 
 

@@ -23,14 +23,15 @@ import vapoursynth as vs
 from helpers import make_model, random_frames
 
 from vs_superslomo import superslomo, transcode
+from vs_superslomo.backends import load_nets
 from vs_superslomo.cli import main
 from vs_superslomo.colour import source_colour, to_rgb
 from vs_superslomo.frames import clip_from_arrays
 from vs_superslomo.transcode import Job, JobError, atempo_chain, parse_factor, parse_fps, parse_time, run_job
 from vs_superslomo.weights import save_model
 
-FFMPEG = shutil.which("ffmpeg")
-needs_ffmpeg = pytest.mark.skipif(FFMPEG is None or shutil.which("ffprobe") is None, reason="ffmpeg is not installed")
+FFMPEG, FFPROBE = shutil.which("ffmpeg") or "", shutil.which("ffprobe") or ""  # "": not installed
+needs_ffmpeg = pytest.mark.skipif(not FFMPEG or not FFPROBE, reason="ffmpeg is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -274,16 +275,13 @@ def test_scene_cut_threshold_reaches_the_filter(tmp_path: Path, weights: str) ->
 def test_backend_option_reaches_the_filter(
     tmp_path: Path, weights: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import vs_superslomo.engine as engine
-
     asked: list[str | None] = []
 
     def recording(backend: str | None, *args: Any) -> Any:
         asked.append(backend)
-        return real(backend, *args)
+        return load_nets(backend, *args)
 
-    real = engine.load_nets
-    monkeypatch.setattr(engine, "load_nets", recording)
+    monkeypatch.setattr("vs_superslomo.engine.load_nets", recording)
     src = tmp_path / "in.y4m"
     rgb = clip_from_arrays(random_frames(2, 16, 16, seed=2), fps=(10, 1))
     with open(src, "wb") as fh:
@@ -406,7 +404,7 @@ def test_an_ffmpeg_that_exits_0_with_a_truncated_file_is_not_trusted(
         'truncate -s $(( $(stat -c %s "$last") / 2 )) "$last"\n'
     )
     wrapper.chmod(0o755)
-    (bin_dir / "ffprobe").symlink_to(shutil.which("ffprobe"))
+    (bin_dir / "ffprobe").symlink_to(FFPROBE)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     src = lavfi_clip(tmp_path / "in.mp4", size="320x240", seconds=3)
     for name in ("out.mkv", "out.mp4"):
@@ -637,11 +635,11 @@ def test_variable_frame_rate_input_keeps_its_timing_at_a_constant_rate(
     clip, starts = transcode._open(Job(src, out))
     assert starts == times
     rgb = superslomo(to_rgb(clip, source_colour(clip)), fps_num=50, timestamps=starts, model=weights)
-    for n in range(rgb.num_frames):
-        left = max(i for i, s in enumerate(times) if s <= Fraction(n, 50))
-        t = 0 if left == 24 else (Fraction(n, 50) - times[left]) / (times[left + 1] - times[left])
-        props = rgb.get_frame(n).props
-        assert (props["SuperSloMoSource"], props["SuperSloMoT"]) == (left, float(t)), n
+    for frame in range(rgb.num_frames):
+        left = max(i for i, s in enumerate(times) if s <= Fraction(frame, 50))
+        t = Fraction(0) if left == 24 else (Fraction(frame, 50) - times[left]) / (times[left + 1] - times[left])
+        props = rgb.get_frame(frame).props
+        assert (props["SuperSloMoSource"], props["SuperSloMoT"]) == (left, float(t)), frame
 
 
 @needs_ffmpeg

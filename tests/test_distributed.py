@@ -30,9 +30,9 @@ from vs_superslomo.transcode import Job
 from vs_superslomo.weights import save_model
 
 ray = pytest.importorskip("ray")
-FFMPEG = shutil.which("ffmpeg")
+FFMPEG = shutil.which("ffmpeg") or ""  # "": not installed
 pytestmark = pytest.mark.skipif(
-    FFMPEG is None or shutil.which("ffprobe") is None or not Path("/proc/locks").exists(),
+    not FFMPEG or shutil.which("ffprobe") is None or not Path("/proc/locks").exists(),
     reason="needs ffmpeg and ffprobe (and Linux's /proc/locks to find a worker to kill)",
 )
 ROOT = Path(__file__).resolve().parent.parent

@@ -123,8 +123,8 @@ def test_neighbour_frames_give_quadratic_motion_with_dis_flows() -> None:
     scores = [psnr(x[inside], torch.from_numpy(truth)[inside]) for x in (linear, quadratic)]
     assert scores[0] < 40 < 60 < scores[1], scores  # linear is a pixel off; quadratic lands on it
     # One neighbour alone cannot be checked against the other end: the linear path exactly, as with none.
-    for one_side in ({"before": before}, {"after": after}):
-        assert torch.equal(dis.interpolate(frame0, frame1, [0.5], **one_side)[0], linear)
+    for one_side in ((before, None), (None, after)):
+        assert torch.equal(dis.interpolate(frame0, frame1, [0.5], *one_side)[0], linear)
     # The flow net stays linear.
     net = Interpolator(model, CPU, flow="net")
     quadratic_asked = net.interpolate(frame0, frame1, [0.5], before=before, after=after)

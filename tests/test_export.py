@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ ort = pytest.importorskip("onnxruntime", reason="the [onnx] extra is not install
 pytest.importorskip("onnxscript", reason="the [onnx] extra is not installed")
 
 
-def session(path: Path) -> ort.InferenceSession:
+def session(path: Path) -> Any:  # an onnxruntime.InferenceSession (the package has no types)
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 

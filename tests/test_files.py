@@ -14,7 +14,7 @@ from vs_superslomo.files import atomic_write, prune_least_recent
 
 
 @pytest.fixture
-def umask() -> Iterator[Callable[[int], None]]:
+def umask() -> Iterator[Callable[[int], int]]:
     old = os.umask(0o022)
     os.umask(old)
     yield os.umask

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from helpers import make_model, random_frames
+from helpers import bias, make_model, random_frames
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -75,7 +75,7 @@ def test_dis_frames_follow_the_motion() -> None:
     flows put the content of a moving texture where it is at t: far closer than the cross-fade."""
     model = make_model()
     torch.nn.init.zeros_(model.interp.conv3.weight)
-    torch.nn.init.zeros_(model.interp.conv3.bias)
+    torch.nn.init.zeros_(bias(model.interp.conv3))
     i0, i1 = shifted_pair(4, 2, size=64)
     _, truth = shifted_pair(2, 1, size=64)  # moved half way
     mid_frame = superslomo(clip_from_arrays([i0, i1]), 2, model=model, flow="dis").get_frame(1)

@@ -135,7 +135,9 @@ def test_worst_block_decides_not_the_mean() -> None:
 # --- the filter ----------------------------------------------------------------------------------------
 
 
-def held_clip(pattern: list[int], drawings: int, *, noise: float = 1 / 255, height: int = 32, width: int = 48):
+def held_clip(
+    pattern: list[int], drawings: int, *, noise: float = 1 / 255, height: int = 32, width: int = 48
+) -> vs.VideoNode:
     """Drawings of a moving texture, each held as the pattern says, every copy with fresh noise."""
     pictures = random_frames(drawings, height, width, seed=8, grain=4)
     rng = np.random.default_rng(1)

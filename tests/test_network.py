@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 import vapoursynth as vs
-from helpers import make_model, random_frames, write_original_ckpt
+from helpers import bias, make_model, random_frames, write_original_ckpt
 from torch import Tensor
 
 from vs_superslomo import superslomo
@@ -16,6 +18,11 @@ from vs_superslomo.network import DEFAULT_MEAN, SuperSloMo, UNet, flows_at
 from vs_superslomo.warp import backwarp
 
 # --- an independent reference, from the formulas of the paper and the public port -----------------
+
+
+def wide(x: Tensor) -> Tensor:
+    """One pair's tensor as a batch of 3 (``synthesize`` takes a batch for its three times)."""
+    return x.expand(3, -1, -1, -1)
 
 
 def ref_unet(sd: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -89,7 +96,7 @@ def test_output_has_leaky_relu() -> None:
     net = UNet(6, 4, width=0.0625)
     with torch.no_grad():
         net.conv3.weight.zero_()
-        net.conv3.bias.fill_(-1.0)
+        bias(net.conv3).fill_(-1.0)
     out = net(torch.rand(1, 6, 32, 32))
     assert torch.allclose(out, torch.full_like(out, -0.1))
 
@@ -127,7 +134,7 @@ def test_model_matches_reference_formulas() -> None:
             assert (got[k : k + 1] - ref_interpolate(fc, at, f0, f1, tk)).abs().max() < 2e-5
 
 
-def test_original_checkpoint_reproduces_the_original_pipeline(tmp_path) -> None:
+def test_original_checkpoint_reproduces_the_original_pipeline(tmp_path: Path) -> None:
     """Full-size original-format checkpoint through the VapourSynth filter vs the reference, within 2e-4."""
     model = make_model(width=1.0, warp="legacy", seed=3)
     path = tmp_path / "SuperSloMo.ckpt"
@@ -157,7 +164,7 @@ def test_prepared_pair_equals_the_plain_formulas(warp: str) -> None:
     with torch.no_grad():
         i0, i1 = model.normalize(f0), model.normalize(f1)
         f01, f10 = model.compute_flow(i0, i1)
-        plain = model.synthesize(*(x.expand(3, -1, -1, -1) for x in (i0, i1, f01, f10)), t)
+        plain = model.synthesize(wide(i0), wide(i1), wide(f01), wide(f10), t)
         prepared = model.synthesize_prepared(model.prepare(i0, i1), t)
     assert (plain - prepared).abs().max() < 1e-5
     assert (plain[0] - plain[2]).abs().max() > 1e-2  # different t really give different frames
@@ -185,8 +192,7 @@ def test_quadratic_motion_reduces_to_linear_and_the_prepared_pair_follows_it() -
     accel = (torch.randn(1, 2, 64, 96), torch.randn(1, 2, 64, 96))
     with torch.no_grad():
         i0, i1 = model.normalize(f0), model.normalize(f1)
-        wide = (x.expand(3, -1, -1, -1) for x in (i0, i1, f01, f10))
-        plain = model.synthesize(*wide, t, tuple(a.expand(3, -1, -1, -1) for a in accel))
+        plain = model.synthesize(wide(i0), wide(i1), wide(f01), wide(f10), t, (wide(accel[0]), wide(accel[1])))
         prepared = model.synthesize_prepared(model.prepare(i0, i1, (f01, f10), accel=accel), t)
         linear = model.synthesize_prepared(model.prepare(i0, i1, (f01, f10)), t)
     assert (plain - prepared).abs().max() < 1e-5
@@ -203,9 +209,8 @@ def test_splatted_flows_through_the_prepared_pair_equal_the_plain_formulas() -> 
     with torch.no_grad():
         i0, i1 = model.normalize(f0), model.normalize(f1)
         for accel in (None, (torch.randn(1, 2, 64, 96), torch.randn(1, 2, 64, 96))):
-            wide = (x.expand(3, -1, -1, -1) for x in (i0, i1, f01, f10))
-            wide_accel = None if accel is None else tuple(a.expand(3, -1, -1, -1) for a in accel)
-            plain = model.synthesize(*wide, t, wide_accel, splat=True)  # type: ignore[arg-type]
+            wide_accel = None if accel is None else (wide(accel[0]), wide(accel[1]))
+            plain = model.synthesize(wide(i0), wide(i1), wide(f01), wide(f10), t, wide_accel, splat=True)
             prepared = model.synthesize_prepared(model.prepare(i0, i1, (f01, f10), accel=accel, splat=True), t)
             estimated = model.synthesize_prepared(model.prepare(i0, i1, (f01, f10), accel=accel), t)
             assert (plain - prepared).abs().max() < 1e-5

@@ -10,17 +10,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from helpers import accelerating_frames, make_model, random_frames, zero_refinement_model
+from helpers import accelerating_frames, bias, make_model, random_frames, zero_refinement_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vs_superslomo import SuperSloMo, scenechange, superslomo
 from vs_superslomo.engine import Interpolator
+from vs_superslomo.flow import dis_gray
 from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.timing import Timing
 
@@ -221,9 +223,9 @@ def test_zero_flow_is_identity_only_with_the_exact_warp(warp: str) -> None:
     model = make_model(warp=warp)
     with torch.no_grad():
         model.flow.conv3.weight.zero_()
-        model.flow.conv3.bias.zero_()
+        bias(model.flow.conv3).zero_()
         model.interp.conv3.weight[:4].zero_()
-        model.interp.conv3.bias[:4].zero_()
+        bias(model.interp.conv3)[:4].zero_()
     frame = random_frames(1, 32, 32)[0]
     out = superslomo(clip_from_arrays([frame, frame]), 4, model=model, sc=False)
     errors = [np.abs(read_frame(out.get_frame(n)) - frame).max() for n in (1, 2, 3)]
@@ -321,7 +323,7 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
     real = engine.Interpolator.interpolate
 
     def recording(
-        self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float], *around: np.ndarray | None
+        self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float], *around: Any
     ) -> torch.Tensor:
         calls.append(len(times))
         return real(self, a, b, times, *around)
@@ -335,11 +337,14 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
 
     # A large factor on large frames: one output frame computes one chunk, never the whole pair.
     calls.clear()
-    monkeypatch.setattr(
-        engine.Interpolator,
-        "interpolate",
-        lambda self, a, b, times, *around: calls.append(len(times)) or torch.zeros((len(times), *a.shape)),
-    )
+
+    def counting(
+        self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float], *_: object
+    ) -> torch.Tensor:
+        calls.append(len(times))
+        return torch.zeros((len(times), *a.shape))
+
+    monkeypatch.setattr(engine.Interpolator, "interpolate", counting)
     monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 0)
     big = clip_from_arrays(random_frames(2, 256, 256))
     superslomo(big, 1000, cache_mb=8, model=MODEL).get_frame(500)
@@ -458,11 +463,11 @@ def test_quadratic_motion_takes_the_frames_around_each_pair_except_past_the_ends
         return [read_frame(out.get_frame(n)) for n in (1, 3, 5)]  # t = 1/2 of pairs (0, 1), (1, 2), (2, 3)
 
     def expected(*pairs: tuple[int, int | None, int | None]) -> list[np.ndarray]:
+        def around(i: int | None) -> np.ndarray | None:
+            return None if i is None else frames[i]
+
         return [
-            engine.interpolate(frames[a], frames[a + 1], [0.5], *(None if i is None else frames[i] for i in (b, c)))[
-                0
-            ].numpy()
-            for a, b, c in pairs
+            engine.interpolate(frames[a], frames[a + 1], [0.5], around(b), around(c))[0].numpy() for a, b, c in pairs
         ]
 
     clip = clip_from_arrays(frames)
@@ -526,11 +531,13 @@ def test_quadratic_motion_with_timestamps_takes_the_neighbours_at_their_real_dis
 def test_each_dis_flow_is_computed_once_for_all_the_pairs_that_use_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """With quadratic motion a pair's flows to its neighbours are the neighbouring pairs' own: in any order,
     five frames take the eight flows between consecutive frames, two a pair, as linear motion does."""
-    from vs_superslomo import engine
-
     calls: list[int] = []
-    real = engine.dis_gray
-    monkeypatch.setattr(engine, "dis_gray", lambda a, b: calls.append(1) or real(a, b))
+
+    def counting(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return dis_gray(a, b)
+
+    monkeypatch.setattr("vs_superslomo.engine.dis_gray", counting)
     clip = clip_from_arrays(accelerating_frames([-4, 0, 12, 32, 60]))
     out = superslomo(clip, 2, model=zero_refinement_model(), flow="dis", backend="torch", sc=False)
     for n in (5, 1, 7, 3):  # pairs 2, 0, 3, 1: every pair with both neighbours asks for four flows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -35,7 +36,7 @@ def test_positions_follow_the_rules(n: int, factor: Fraction) -> None:
         left, t = timing.position(out)
         p = Fraction(out) / factor
         if p >= n - 1:
-            assert (left, t) == (n - 1, 0)
+            assert (left, t) == (n - 1, Fraction(0))
         else:
             assert left == math.floor(p) and t == p - left and 0 <= t < 1
 
@@ -84,7 +85,7 @@ def test_fps_mode_factor() -> None:
         ((2, 1, 60, 1, Fraction(0)), "needs a clip with a known frame rate"),
     ],
 )
-def test_bad_factors_raise(args: tuple, message: str) -> None:
+def test_bad_factors_raise(args: tuple[Any, ...], message: str) -> None:  # bad values on purpose
     full = (*args, Fraction(25)) if len(args) == 4 else args
     with pytest.raises(TimingError, match=message):
         resolve_factor(*full)
@@ -171,11 +172,12 @@ def test_timestamp_positions_follow_the_definition(spans: list[Fraction], fps: F
 
 
 def test_spacing_of_the_frames_around_a_pair_is_in_units_of_the_pair() -> None:
-    assert Timing(10, Fraction(2)).spacing(3, 4, 5, 6) == (1, 1)
-    assert Timing(10, Fraction(2)).spacing(1, 3, 5, 6) == (1, Fraction(1, 2))  # held frames: 2 apart, then 1
+    assert Timing(10, Fraction(2)).spacing(3, 4, 5, 6) == (Fraction(1), Fraction(1))
+    assert Timing(10, Fraction(2)).spacing(1, 3, 5, 6) == (Fraction(1), Fraction(1, 2))  # held frames: 2 apart, then 1
     # 25 fps, then 12.5 fps from frame 2: the pair (1, 2) lasts 0.04 s, the frame after lies 0.08 s on.
     timing = TimestampTiming.from_timestamps([0, 0.04, 0.08, 0.16, 0.24], 5, Fraction(50))
-    assert timing.spacing(0, 1, 2, 3) == (1, 2) and timing.spacing(1, 2, 3, 4) == (Fraction(1, 2), 1)
+    assert timing.spacing(0, 1, 2, 3) == (Fraction(1), Fraction(2))
+    assert timing.spacing(1, 2, 3, 4) == (Fraction(1, 2), Fraction(1))
 
 
 @given(lengths, factors)
@@ -194,14 +196,14 @@ def test_timestamps_in_floats_starting_late_and_without_an_end() -> None:
     assert timing.starts[12] == Fraction(58, 100) and timing.end == Fraction(162, 100)  # last lasts 0.08 s
     assert timing.num_output == 81
     assert [timing.position(n) for n in range(6)] == [(0, 0)] * 5 + [(0, Fraction(0))]  # copies until 0.1 s
-    assert timing.position(29) == (12, 0) and timing.position(30) == (12, Fraction(1, 4))
+    assert timing.position(29) == (12, Fraction(0)) and timing.position(30) == (12, Fraction(1, 4))
     assert timing.pair_times(0) == [Fraction(1, 2)] and timing.pair_slot(6) == 0
-    assert timing.position(79) == (24, 0) and timing.position(80) == (24, 0)
+    assert timing.position(79) == (24, Fraction(0)) and timing.position(80) == (24, Fraction(0))
     early = TimestampTiming.from_timestamps([Fraction(-1, 10), Fraction(1, 10)], 2, Fraction(10))
     assert early.num_output == 3 and [early.position(n) for n in range(3)] == [(0, Fraction(1, 2)), (1, 0), (1, 0)]
     assert early.pair_times(0) == [Fraction(1, 2)] and early.pair_slot(0) == 0
     single = TimestampTiming.from_timestamps([Fraction(3)], 1, Fraction(30))
-    assert single.num_output == 91 and single.position(90) == (0, 0)
+    assert single.num_output == 91 and single.position(90) == (0, Fraction(0))
 
 
 @pytest.mark.parametrize(

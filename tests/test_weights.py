@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ import vapoursynth as vs
 from helpers import TINY_WIDTH, make_model, random_frames, write_original_ckpt
 from safetensors.torch import load_file, save_file
 
-from vs_superslomo import superslomo, weights
+from vs_superslomo import SuperSloMo, superslomo, weights
 from vs_superslomo.cli import main
 from vs_superslomo.frames import clip_from_arrays
 from vs_superslomo.weights import DEFAULT_WEIGHTS_NAME, WeightsError, default_weights_path, load_model, save_model
@@ -67,7 +68,7 @@ class _Payload:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[object, ...]:
         return (os.system, (f"touch {self.marker}",))
 
 
@@ -145,12 +146,11 @@ def test_shapes_are_checked_against_the_width_before_the_network_is_built(
     # A file that says width 4 but holds a tiny network: building width 4 first would cost hundreds of MB.
     save_file(tensors, str(tmp_path / "w4.safetensors"), metadata={"width": "4", "warp": "exact", "mean": "0,0,0"})
     built: list[float] = []
-    real = weights.SuperSloMo
 
-    def counting(*args: object, **kwargs: object) -> object:
+    def counting(*args: Any, **kwargs: Any) -> SuperSloMo:
         if torch.get_default_device().type != "meta":
-            built.append(float(kwargs.get("width", 1.0)))  # type: ignore[arg-type]
-        return real(*args, **kwargs)
+            built.append(float(kwargs.get("width", 1.0)))
+        return SuperSloMo(*args, **kwargs)
 
     monkeypatch.setattr(weights, "SuperSloMo", counting)
     with pytest.raises(

@@ -79,7 +79,8 @@ def test_vgg_features_load_from_torchvision_keys_and_add_the_perceptual_term(
     torch.save({**state, "classifier.0.weight": torch.zeros(1)}, tmp_path / "vgg16.pth")
     vgg = load_vgg16(tmp_path / "vgg16.pth")
     assert not any(p.requires_grad for p in vgg.parameters())
-    assert torch.equal(vgg.features[21].weight, state["features.21.weight"])
+    conv4_3 = vgg.features[21]
+    assert isinstance(conv4_3, torch.nn.Conv2d) and torch.equal(conv4_3.weight, state["features.21.weight"])
     config = TrainConfig(photos="x", steps=10)
     _, parts = compute_loss(make_model(), synthetic_batch(photos, size=32, count=1), config, 0, vgg)
     assert parts["perceptual"] > 0
