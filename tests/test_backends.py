@@ -22,6 +22,7 @@ from helpers import make_model, random_frames
 from vs_superslomo import SuperSloMo, backends, superslomo
 from vs_superslomo.backends import BACKEND_ENV, BackendError, load_nets, weights_digest
 from vs_superslomo.engine import EngineError, Interpolator
+from vs_superslomo.flow import FlowSource
 from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.weights import load_model
 
@@ -64,14 +65,14 @@ def default_model() -> SuperSloMo:
 @pytest.mark.parametrize("flow", ["dis", "net"])
 @pytest.mark.parametrize("backend", [backend_param(b) for b in ONNX_BACKENDS])
 def test_onnx_backends_match_torch_on_real_content(
-    backend: str, flow: str, real_frames: list[np.ndarray], default_model: SuperSloMo
+    backend: str, flow: FlowSource, real_frames: list[np.ndarray], default_model: SuperSloMo
 ) -> None:
     """The default weights on a real pair (320×192 of it, to keep the test short): within 1e-3 of PyTorch fp32
     (max abs), and the same bits again."""
     times = [0.25, 0.5, 0.75]
     a, b = (np.ascontiguousarray(f[:, 64:256, 160:480]) for f in real_frames[2:4])
-    reference = Interpolator(default_model, CPU, backend="torch", flow=flow).interpolate(a, b, times)  # type: ignore[arg-type]
-    engine = Interpolator(default_model, CPU, backend=backend, flow=flow)  # type: ignore[arg-type]
+    reference = Interpolator(default_model, CPU, backend="torch", flow=flow).interpolate(a, b, times)
+    engine = Interpolator(default_model, CPU, backend=backend, flow=flow)
     assert engine.nets.backend == backend
     got = engine.interpolate(a, b, times)
     assert float((got - reference).abs().max()) < 1e-3

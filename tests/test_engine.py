@@ -10,6 +10,7 @@ from torch import Tensor
 
 from vs_superslomo import engine
 from vs_superslomo.engine import EngineError, Interpolator
+from vs_superslomo.flow import FlowSource
 
 CPU = torch.device("cpu")
 TIMES = [0.25, 0.5, 0.75]
@@ -30,10 +31,10 @@ def psnr(a: Tensor, b: Tensor) -> float:
 
 
 @pytest.mark.parametrize(("tile", "flow"), [(128, "net"), (160, "net"), (128, "dis")])
-def test_tiles_leave_no_visible_seam(pair: list[np.ndarray], whole: Tensor, tile: int, flow: str) -> None:
+def test_tiles_leave_no_visible_seam(pair: list[np.ndarray], whole: Tensor, tile: int, flow: FlowSource) -> None:
     if flow == "dis":  # each tile cuts its part out of the whole frame's DIS flows
         whole = Interpolator(make_model(), CPU, flow="dis").interpolate(pair[0], pair[1], TIMES)
-    tiled = Interpolator(make_model(), CPU, tile=tile, flow=flow).interpolate(pair[0], pair[1], TIMES)  # type: ignore[arg-type]
+    tiled = Interpolator(make_model(), CPU, tile=tile, flow=flow).interpolate(pair[0], pair[1], TIMES)
     assert tiled.shape == whole.shape
     # Below two 8-bit code values everywhere, seams included, and far below anything visible on average.
     assert (tiled - whole).abs().max() < 2 / 255
@@ -93,7 +94,7 @@ def test_empty_times_and_bad_arguments(pair: list[np.ndarray]) -> None:
         with pytest.raises(EngineError, match="tile must be None"):
             Interpolator(make_model(), CPU, tile=bad)
     with pytest.raises(EngineError, match="device_index must be an int"):
-        engine.select_device("0")  # type: ignore[arg-type]
+        engine.select_device("0")  # type: ignore[arg-type]  # deliberately wrong: the error is tested
     assert engine.select_device(-1) == CPU
 
 

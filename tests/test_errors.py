@@ -31,7 +31,7 @@ def test_every_kind_is_a_superslomo_error_and_the_old_value_errors_stay_value_er
 def test_the_filter_raises_vs_error_carrying_the_reason_alone(kwargs: dict[str, object], reason: str) -> None:
     clip = clip_from_arrays(random_frames(2, 8, 8))
     with pytest.raises(vs.Error) as info:
-        superslomo(clip, model=make_model(), device_index=-1, **kwargs)  # type: ignore[arg-type]
+        superslomo(clip, model=make_model(), device_index=-1, **kwargs)  # type: ignore[arg-type]  # bad arguments on purpose
     assert isinstance(info.value, FilterError) and info.value.reason.startswith(reason), info.value.reason
     assert str(info.value) == f"superslomo: {info.value.reason}"
 

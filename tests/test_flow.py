@@ -43,7 +43,9 @@ def test_dis_flows_point_from_i0_to_i1() -> None:
 def test_engine_gives_the_network_dis_flows_padded_like_the_frames() -> None:
     i0, i1 = shifted_pair(3, -2, size=40)
     engine = Interpolator(make_model(), torch.device("cpu"), flow="dis")
-    f01, f10 = engine.flows(i0, i1)  # type: ignore[misc]
+    flows = engine.flows(i0, i1)
+    assert flows is not None  # None only for the flow net
+    f01, f10 = flows
     x0, _ = engine.upload(i0, i1)
     assert f01.shape[-2:] == f10.shape[-2:] == x0.shape[-2:]
     raw01, _ = dis_flows(i0, i1)

@@ -274,7 +274,7 @@ def test_dedup_frames_do_not_depend_on_request_order_or_threads(order: str, thre
 )
 def test_bad_dedup_arguments(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(vs.Error, match=f"^superslomo: {message}"):
-        superslomo(clip_from_arrays(random_frames(2, 8, 8)), model=MODEL, dedup=True, **kwargs)  # type: ignore[arg-type]
+        superslomo(clip_from_arrays(random_frames(2, 8, 8)), model=MODEL, dedup=True, **kwargs)  # type: ignore[arg-type]  # bad arguments on purpose
 
 
 def test_each_frames_block_difference_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:

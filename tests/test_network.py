@@ -119,7 +119,7 @@ def test_exact_warp_moves_by_the_flow_with_zero_fill() -> None:
     assert torch.allclose(out[..., :-3], img[..., 3:], atol=1e-6)
     assert out[..., -3:].abs().max() == 0
     with pytest.raises(ValueError, match="warp must be one of"):
-        backwarp(img, flow, "bogus")  # type: ignore[arg-type]
+        backwarp(img, flow, "bogus")  # type: ignore[arg-type]  # deliberately wrong: the error is tested
 
 
 def test_model_matches_reference_formulas() -> None:

@@ -262,7 +262,7 @@ def test_zero_flow_is_identity_only_with_the_exact_warp(warp: str) -> None:
         (lambda: "clip.mp4", "clip must be a vapoursynth.VideoNode, got str"),
     ],
 )
-def test_bad_clips_are_refused_with_the_fix(make_clip, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_clips_are_refused_with_the_fix(make_clip: Callable[[], object], message: str) -> None:
     with pytest.raises(vs.Error, match=f"superslomo: .*{message}"):
         superslomo(make_clip(), model=MODEL)
 
@@ -289,7 +289,7 @@ def test_bad_clips_are_refused_with_the_fix(make_clip, message: str) -> None:  #
 def test_bad_arguments_raise_vs_error(kwargs: dict[str, object], message: str) -> None:
     kwargs.setdefault("model", MODEL)
     with pytest.raises(vs.Error, match=f"^superslomo: {message}"):
-        superslomo(clip_from_arrays(random_frames(2, 8, 8)), **kwargs)  # type: ignore[arg-type]
+        superslomo(clip_from_arrays(random_frames(2, 8, 8)), **kwargs)  # type: ignore[arg-type]  # bad arguments on purpose
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only messages")
@@ -449,7 +449,7 @@ def test_timestamps_map_ten_thousand_frames_quickly() -> None:
 )
 def test_bad_timestamps_raise_vs_error(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(vs.Error, match=f"^superslomo: {message}"):
-        superslomo(clip_from_arrays(random_frames(3, 8, 8)), model=MODEL, **kwargs)  # type: ignore[arg-type]
+        superslomo(clip_from_arrays(random_frames(3, 8, 8)), model=MODEL, **kwargs)  # type: ignore[arg-type]  # bad arguments on purpose
 
 
 def test_quadratic_motion_takes_the_frames_around_each_pair_except_past_the_ends_and_cuts() -> None:
@@ -496,7 +496,7 @@ def test_splatting_is_the_default_with_dis_flows_only_and_either_way_on_request(
     clip = clip_from_arrays(frames)
 
     def middle(**kwargs: object) -> np.ndarray:
-        return read_frame(superslomo(clip, 2, model=MODEL, backend="torch", sc=False, **kwargs).get_frame(1))  # type: ignore[arg-type]
+        return read_frame(superslomo(clip, 2, model=MODEL, backend="torch", sc=False, **kwargs).get_frame(1))  # type: ignore[arg-type]  # options of several types
 
     for flow, default in (("dis", True), ("net", False)):
         chosen = middle(flow=flow)
@@ -504,7 +504,7 @@ def test_splatting_is_the_default_with_dis_flows_only_and_either_way_on_request(
         assert np.abs(chosen - middle(flow=flow, splat=not default)).max() > 1e-3
     assert Interpolator(MODEL, torch.device("cpu"), flow="dis", backend="torch").splat
     with pytest.raises(vs.Error, match=r"^superslomo: splat must be True, False or None"):
-        superslomo(clip, model=MODEL, splat="yes")  # type: ignore[arg-type]
+        superslomo(clip, model=MODEL, splat="yes")  # type: ignore[arg-type]  # deliberately wrong: the error is tested
 
 
 def test_quadratic_motion_with_timestamps_takes_the_neighbours_at_their_real_distances() -> None:

@@ -223,7 +223,7 @@ def test_timestamps_in_floats_starting_late_and_without_an_end() -> None:
 )
 def test_bad_timestamps_are_refused(timestamps: object, message: str) -> None:
     with pytest.raises(TimingError, match=message):
-        TimestampTiming.from_timestamps(timestamps, 3, Fraction(30))  # type: ignore[arg-type]
+        TimestampTiming.from_timestamps(timestamps, 3, Fraction(30))  # type: ignore[arg-type]  # bad on purpose
 
 
 def test_a_constant_rate_allows_only_a_containers_rounding() -> None:

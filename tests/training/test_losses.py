@@ -102,4 +102,4 @@ def test_quadratic_training_gives_the_network_the_batch_accelerations(photos: li
     with pytest.raises(JobError, match="needs --flow dis"):
         TrainConfig(photos="x", motion="quadratic").check()
     with pytest.raises(JobError, match="motion must be one of"):
-        TrainConfig(photos="x", flow="dis", motion="cubic").check()  # type: ignore[arg-type]
+        TrainConfig(photos="x", flow="dis", motion="cubic").check()  # type: ignore[arg-type]  # deliberately wrong
