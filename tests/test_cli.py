@@ -250,7 +250,9 @@ def test_flow_option_reaches_the_filter(tmp_path: Path, weights: str, capsys: py
     assert "invalid choice: 'raft'" in capsys.readouterr().err
 
 
-def test_scene_cut_threshold_reaches_the_filter(tmp_path: Path, weights: str) -> None:
+def test_scene_cut_threshold_reaches_the_filter(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     picture = random_frames(1, 32, 48, seed=4, grain=4)[0]
     src = tmp_path / "cut.y4m"  # a picture, then its negative: a cut at the default threshold
     with open(src, "wb") as fh:
@@ -268,7 +270,9 @@ def test_scene_cut_threshold_reaches_the_filter(tmp_path: Path, weights: str) ->
         == 0
     )
     assert (tmp_path / "cli.y4m").read_bytes() == never
+    capsys.readouterr()
     assert main([str(src), "-o", str(tmp_path / "bad.y4m"), "--model", weights, "--sc-threshold", "2"]) == 1
+    assert "bad --sc-threshold 2: a mean luma difference, in (0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "bad.y4m").exists()
 
 

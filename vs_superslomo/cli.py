@@ -195,6 +195,8 @@ def _run_main(args: argparse.Namespace) -> None:
 
     if args.crf is not None and not 0 <= args.crf <= 51:
         raise JobError(f"bad --crf {args.crf}: x264/x265 take 0..51")
+    if not 0 < args.sc_threshold <= 1:
+        raise JobError(f"bad --sc-threshold {args.sc_threshold:g}: a mean luma difference, in (0, 1]")
     job = Job(
         input=args.input,
         output=args.output,
