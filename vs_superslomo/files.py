@@ -105,7 +105,11 @@ def prune_least_recent(folder: Path, pattern: str, limit: int, *, keep: Path) ->
         except OSError:
             continue  # gone already
         entries.append((stat.st_mtime, stat.st_size, candidate))
-    total = sum(size for _, size, _ in entries) + (keep.stat().st_size if keep.is_file() else 0)
+    try:
+        total = keep.stat().st_size
+    except OSError:
+        total = 0  # gone already: nothing of it to count
+    total += sum(size for _, size, _ in entries)
     removed = []
     for _, size, candidate in sorted(entries, key=lambda entry: entry[0]):
         if total <= limit:

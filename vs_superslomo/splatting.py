@@ -39,10 +39,10 @@ def importance(i0: Tensor, i1: Tensor, f01: Tensor, f10: Tensor, warp: Warp) -> 
 def _accumulate(out: Tensor, index: Tensor, values: Tensor) -> None:
     """``out[i, j, index[i, j, k]] += values[i, j, k]`` for ``out`` (N, C, H·W), adding colliding values in the
     same order every time. On the CPU ``scatter_add_`` along the last axis: each plane serially in index
-    order, the planes in parallel (a 640×360 pair's splats on 2 cores, 9 runs each: 12-33 ms against 23-55
-    ms for one t, 87-259 ms against 198-421 ms for 7, for one flat scatter of every plane, which is serial;
-    ``index_put_`` with ``accumulate`` adds in parallel there, and its frames changed from run to run). On
-    CUDA :func:`_accumulate_flat`."""
+    order, the planes in parallel. (One flat scatter of all the planes is serial: a 640×360 pair's splats
+    took 23-55 ms for one t and 198-421 ms for 7 that way, 12-33 and 87-259 ms this way, 9 runs each on 2
+    cores. ``index_put_`` with ``accumulate`` adds in parallel there, and its frames changed from run to
+    run.) On CUDA :func:`_accumulate_flat`."""
     if out.device.type == "cuda":
         _accumulate_flat(out, index, values)
     else:
