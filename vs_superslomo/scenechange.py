@@ -32,7 +32,9 @@ __all__ = [
 ]
 
 DIFF_PROP = "PlaneStatsDiff"
-DEFAULT_SC_THRESHOLD = 0.15  # vs-rife's default, so scripts switching filters keep their behaviour
+# Mean luma difference above which a pair is tested for a cut; vs-rife takes the same sc_threshold, but detects
+# nothing by default (None), where this filter does.
+DEFAULT_SC_THRESHOLD = 0.15
 # Left after motion compensation, as a fraction of the threshold, by a pair that is still a cut. Hard cuts
 # keep 70 % or more of their difference (0.145 and up on a real clip's five cuts); a handheld pan at 0.166
 # drops to 0.05. Half the threshold sits between the two.
