@@ -142,6 +142,105 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+@dataclass
+class _Timings:
+    """Every method's measurements: wall and CPU seconds of each repetition, peak memories, the warm-up run."""
+
+    seconds: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+    host_mib: dict[str, float]
+    cuda_mib: dict[str, float]
+    first: dict[str, float]
+
+
+def _measure(runs: dict[str, Callable[[], None]], reps: int, device: torch.device) -> _Timings:
+    """Each run once untimed (first-call allocations, exports, compiles and cuDNN autotuning), then ``reps``
+    timed rounds in which the order rotates, so no method always runs first."""
+    names = list(runs)
+    zeros = dict.fromkeys(names, 0.0)
+    timings = _Timings({m: [] for m in names}, {m: [] for m in names}, dict(zeros), dict(zeros), {})
+    sampler = _PeakRSS()
+    for name in names:
+        start = time.perf_counter()
+        runs[name]()
+        timings.first[name] = time.perf_counter() - start
+    for rep in range(reps):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            _sync(device)
+            with sampler.watch():
+                start, cpu_start = time.perf_counter(), time.process_time()
+                runs[name]()
+                _sync(device)
+                timings.seconds[name].append(time.perf_counter() - start)
+                timings.cpu[name].append(time.process_time() - cpu_start)
+            timings.host_mib[name] = max(timings.host_mib[name], sampler.peak / 2**20)
+            if device.type == "cuda":
+                timings.cuda_mib[name] = max(timings.cuda_mib[name], torch.cuda.max_memory_allocated(device) / 2**20)
+    return timings
+
+
+@dataclass(frozen=True)
+class _Workload:
+    """What every method computes: ``pairs`` source pairs of a moving texture, to ``factor`` times the frames."""
+
+    frames: list[np.ndarray]
+    factor: int
+    timing: Timing
+    times: list[list[float]]
+
+    @classmethod
+    def make(cls, size: tuple[int, int], factor: int, pairs: int, seed: int) -> _Workload:
+        frames = moving_texture(pairs + 1, size[1], size[0], seed=seed)
+        if max(float(np.abs(luma(b) - luma(a)).mean()) for a, b in itertools.pairwise(frames)) > DEFAULT_SC_THRESHOLD:
+            raise RuntimeError("bench frames look like a scene cut: the filter would skip them")  # never measure that
+        timing = Timing(len(frames), Fraction(factor))
+        return cls(frames, factor, timing, [[float(t) for t in timing.pair_times(i)] for i in range(pairs)])
+
+
+def _methods(
+    work: _Workload,
+    model: SuperSloMo,
+    engines: dict[str, Interpolator],
+    backends: Sequence[str],
+    filter_options: dict[str, object],
+) -> dict[str, Callable[[], None]]:
+    """The reference loop, and the filter end to end and the network alone on each engine's backend."""
+    eager = engines["torch"]
+    frames, device = work.frames, eager.device
+    uploaded = [eager.upload(frames[i], frames[i + 1]) for i in range(len(work.times))]
+    clip = clip_from_arrays(frames, fps=(25, 1))
+
+    def flows(i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return eager.flows(frames[i], frames[i + 1])
+
+    def e2e(backend: str) -> None:
+        # A fresh filter each time: nothing may come from an earlier repetition's cache.
+        out = superslomo(clip, work.factor, model=model, backend=backend, **filter_options)  # type: ignore[arg-type]
+        with open(os.devnull, "wb") as sink:
+            out.output(sink)
+
+    def network(backend: str) -> None:
+        for i, ((x0, x1), ts) in enumerate(zip(uploaded, work.times, strict=True)):
+            engines[backend].forward_pair(x0, x1, ts, flows=flows(i))
+
+    def reference() -> None:
+        with eager.inference():
+            for i, ((x0, x1), ts) in enumerate(zip(uploaded, work.times, strict=True)):
+                i0, i1 = model.normalize(x0), model.normalize(x1)
+                f01, f10 = flows(i) or model.compute_flow(i0, i1)
+                for t in ts:
+                    frame = model.synthesize(i0, i1, f01, f10, torch.tensor([t], device=device))
+                    (frame.float() + model.mean).clamp(0, 1)
+
+    runs: dict[str, Callable[[], None]] = {"reference": reference}
+    for backend in backends:
+        runs[f"e2e:{backend}"] = functools.partial(e2e, backend)
+        runs[f"network:{backend}"] = functools.partial(network, backend)
+    return runs
+
+
 def run_bench(
     size: tuple[int, int],
     factor: int,
@@ -168,88 +267,26 @@ def run_bench(
     torch.manual_seed(seed)
     model = SuperSloMo(width=width).eval() if model is None else model.eval()
     motion: FlowSource = model.flow_source if flow is None else flow
-    frames = moving_texture(pairs + 1, size[1], size[0], seed=seed)
-    if max(float(np.abs(luma(b) - luma(a)).mean()) for a, b in itertools.pairwise(frames)) > DEFAULT_SC_THRESHOLD:
-        raise RuntimeError("bench frames look like a scene cut: the filter would skip them")  # never measure that
-    clip = clip_from_arrays(frames, fps=(25, 1))
-    timing = Timing(len(frames), Fraction(factor))
+    work = _Workload.make(size, factor, pairs, seed)
     engines = {
         b: Interpolator(model, device, fp16=fp16, batch_size=batch_size, flow=motion, backend=b, splat=splat)
         for b in dict.fromkeys(["torch", *backends])
     }
+    options: dict[str, object] = {
+        "device_index": device_index,
+        "fp16": fp16,
+        "batch_size": batch_size,
+        "flow": motion,
+        "splat": splat,
+    }
+    timings = _measure(_methods(work, model, engines, backends, options), reps, device)
     eager = engines["torch"]
-    uploaded = [eager.upload(frames[i], frames[i + 1]) for i in range(pairs)]
-
-    def flows(i: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        return eager.flows(frames[i], frames[i + 1])
-
-    times = [[float(t) for t in timing.pair_times(i)] for i in range(pairs)]
-
-    def e2e(backend: str) -> None:
-        # A fresh filter each time: nothing may come from an earlier repetition's cache.
-        out = superslomo(
-            clip,
-            factor,
-            model=model,
-            device_index=device_index,
-            fp16=fp16,
-            batch_size=batch_size,
-            flow=motion,
-            backend=backend,
-            splat=splat,
-        )
-        with open(os.devnull, "wb") as sink:
-            out.output(sink)
-
-    def network(backend: str) -> None:
-        for i, ((x0, x1), ts) in enumerate(zip(uploaded, times, strict=True)):
-            engines[backend].forward_pair(x0, x1, ts, flows=flows(i))
-
-    def reference() -> None:
-        with eager.inference():
-            for i, ((x0, x1), ts) in enumerate(zip(uploaded, times, strict=True)):
-                i0, i1 = model.normalize(x0), model.normalize(x1)
-                f01, f10 = flows(i) or model.compute_flow(i0, i1)
-                for t in ts:
-                    frame = model.synthesize(i0, i1, f01, f10, torch.tensor([t], device=device))
-                    (frame.float() + model.mean).clamp(0, 1)
-
-    runs: dict[str, Callable[[], None]] = {"reference": reference}
-    for backend in backends:
-        runs[f"e2e:{backend}"] = functools.partial(e2e, backend)
-        runs[f"network:{backend}"] = functools.partial(network, backend)
-    names = list(runs)
-    seconds: dict[str, list[float]] = {m: [] for m in names}
-    cpu: dict[str, list[float]] = {m: [] for m in names}
-    host: dict[str, float] = dict.fromkeys(names, 0.0)
-    cuda: dict[str, float] = dict.fromkeys(names, 0.0)
-    first: dict[str, float] = {}
-    sampler = _PeakRSS()
-    for name in names:  # warm-up: first-call allocations, exports, compiles and cuDNN autotuning are not timed
-        start = time.perf_counter()
-        runs[name]()
-        first[name] = time.perf_counter() - start
-    for rep in range(reps):
-        order = names[rep % len(names) :] + names[: rep % len(names)]  # alternate who runs first
-        for name in order:
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            _sync(device)
-            with sampler.watch():
-                start, cpu_start = time.perf_counter(), time.process_time()
-                runs[name]()
-                _sync(device)
-                seconds[name].append(time.perf_counter() - start)
-                cpu[name].append(time.process_time() - cpu_start)
-            host[name] = max(host[name], sampler.peak / 2**20)
-            if device.type == "cuda":
-                cuda[name] = max(cuda[name], torch.cuda.max_memory_allocated(device) / 2**20)
 
     def of(backend: str, values: dict[str, float]) -> dict[str, float]:
         return {m: values["reference" if m == "reference" else f"{m}:{backend}"] for m in METHODS}
 
-    median = {m: statistics.median(v) for m, v in seconds.items()}
-    cpu_median = {m: statistics.median(v) for m, v in cpu.items()}
+    median = {m: statistics.median(v) for m, v in timings.seconds.items()}
+    cpu_median = {m: statistics.median(v) for m, v in timings.cpu.items()}
     return [
         BenchResult(
             width_px=size[0],
@@ -261,13 +298,13 @@ def run_bench(
             device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             precision="fp16" if eager.fp16 else "fp32",
             pairs=pairs,
-            output_frames=timing.num_output,
+            output_frames=work.timing.num_output,
             seconds=of(backend, median),
             cpu_seconds=of(backend, cpu_median),
-            fps={m: timing.num_output / s for m, s in of(backend, median).items()},
-            peak_host_mib=of(backend, host),
-            peak_cuda_mib=of(backend, cuda),
-            first_e2e_seconds=first[f"e2e:{backend}"],
+            fps={m: work.timing.num_output / s for m, s in of(backend, median).items()},
+            peak_host_mib=of(backend, timings.host_mib),
+            peak_cuda_mib=of(backend, timings.cuda_mib),
+            first_e2e_seconds=timings.first[f"e2e:{backend}"],
         )
         for backend in backends
     ]
