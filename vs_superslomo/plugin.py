@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any, cast
 
@@ -16,21 +16,21 @@ import vapoursynth as vs
 from .cache import ComputeOnceCache
 from .engine import Interpolator, select_device
 from .errors import BackendError, SuperSloMoError
-from .flow import FLOW_SOURCES, FlowSource, compensated_difference
+from .flow import FlowSource, compensated_difference
 from .frameplan import CUT_PROP, HELD_PROP, NEXT_PROP, SOURCE_PROP, T_PROP, FramePlan, Rates, Window, Work
 from .frames import read_frame, write_frame
 from .holds import HoldRules, worst_block_difference
 from .network import SuperSloMo
+from .options import MOTIONS, FilterOptions, OptionError
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
 from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
 from .weights import load_model
 
-__all__ = ["CUT_PROP", "HELD_PROP", "NEXT_PROP", "SOURCE_PROP", "T_PROP", "FilterError", "superslomo"]
+__all__ = ["CUT_PROP", "HELD_PROP", "MOTIONS", "NEXT_PROP", "SOURCE_PROP", "T_PROP", "FilterError", "superslomo"]
 
 REPEATS_PROP = "SuperSloMoRepeats"  # on the internal flags clip: the frame repeats the one before
 _FORMATS = (vs.RGBS, vs.RGBH)
 _MIN_CHUNK_BYTES = 64 * 2**20
-MOTIONS = ("auto", "linear", "quadratic")
 
 
 class FilterError(vs.Error):  # type: ignore[misc]  # vapoursynth has no py.typed: vs.Error is Any to mypy
@@ -154,26 +154,15 @@ def _map_to_left(clip: vs.VideoNode, timing: Timing | TimestampTiming) -> vs.Vid
     return vs.core.std.SelectEvery(doubled, 2 * cycle, [2 * o for o in offsets], modify_duration=False)
 
 
-def _check_options(
-    sc_threshold: float | None,
-    cache_mb: int,
-    flow: str,
-    motion: str,
-    dedup_threshold: float,
-    dedup_max_run: int,
-) -> None:
-    if sc_threshold is not None and (not isinstance(sc_threshold, (int, float)) or not 0 < sc_threshold <= 1):
-        raise _error(f"sc_threshold must be in (0, 1] or None (props only), got {sc_threshold!r}")
+def _check_options(keywords: Mapping[str, Any], cache_mb: int) -> FilterOptions:
+    """The options the command line shares, checked by their definition (:class:`FilterOptions`; the filter's
+    ``model`` may be a module too, which the loader checks), and the filter's own."""
     if isinstance(cache_mb, bool) or not isinstance(cache_mb, int) or cache_mb < 0:
         raise _error(f"cache_mb must be a non-negative int, got {cache_mb!r}")
-    if flow != "auto" and flow not in FLOW_SOURCES:
-        raise _error(f"flow must be 'auto', 'net' or 'dis', got {flow!r}")
-    if motion not in MOTIONS:
-        raise _error(f"motion must be one of {', '.join(map(repr, MOTIONS))}, got {motion!r}")
-    if not isinstance(dedup_threshold, (int, float)) or not 0 < dedup_threshold <= 1:
-        raise _error(f"dedup_threshold must be in (0, 1], got {dedup_threshold!r}")
-    if isinstance(dedup_max_run, bool) or not isinstance(dedup_max_run, int) or not 1 <= dedup_max_run <= 16:
-        raise _error(f"dedup_max_run must be an int from 1 to 16 (frames), got {dedup_max_run!r}")
+    try:
+        return FilterOptions(**{f.name: keywords[f.name] for f in fields(FilterOptions) if f.name != "model"})
+    except OptionError as exc:
+        raise _error(str(exc)) from None
 
 
 def _timing(
@@ -320,20 +309,20 @@ def superslomo(
     slowmo: bool = False,
     model: str | os.PathLike[str] | SuperSloMo | None = None,
     device_index: int | None = None,
-    fp16: bool | None = None,
+    fp16: bool | None = FilterOptions.fp16,
     batch_size: int | None = None,
-    sc: bool = True,
-    sc_threshold: float | None = DEFAULT_SC_THRESHOLD,
+    sc: bool = FilterOptions.sc,
+    sc_threshold: float | None = FilterOptions.sc_threshold,
     cache_mb: int = 1024,
     tile: int | None = None,
-    flow: str = "auto",
-    dedup: bool = False,
-    dedup_threshold: float = HoldRules.threshold,
-    dedup_max_run: int = HoldRules.max_run,
+    flow: str = FilterOptions.flow,
+    dedup: bool = FilterOptions.dedup,
+    dedup_threshold: float = FilterOptions.dedup_threshold,
+    dedup_max_run: int = FilterOptions.dedup_max_run,
     timestamps: Sequence[Fraction | float] | None = None,
-    backend: str | None = None,
-    motion: str = "auto",
-    splat: bool | None = None,
+    backend: str | None = FilterOptions.backend,
+    motion: str = FilterOptions.motion,
+    splat: bool | None = FilterOptions.splat,
     **vsrife: object,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
@@ -417,10 +406,10 @@ def superslomo(
         between the frames around it), with ``dedup`` ``SuperSloMoHeld`` (1 where the source position is a held
         frame), and ``_DurationNum``/``_DurationDen``.
     """
+    options = _check_options(locals(), cache_mb)  # first: the keywords alone are local yet
     clip = _check_clip(clip)
     _check_vsrife(vsrife, model)
-    _check_options(sc_threshold, cache_mb, flow, motion, dedup_threshold, dedup_max_run)
-    hold_rules = HoldRules(float(dedup_threshold), dedup_max_run)
+    hold_rules = options.hold_rules
     timing = _timing(clip, (factor_num, factor_den), (fps_num, fps_den), timestamps, slowmo)
     try:
         net = model if isinstance(model, SuperSloMo) else load_model(model)[0]
