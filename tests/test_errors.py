@@ -23,7 +23,10 @@ def test_every_kind_is_a_superslomo_error_and_the_old_value_errors_stay_value_er
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
-        ({"sc_threshold": 2.0}, "sc_threshold must be in (0, 1] or None (props only), got 2.0"),  # the filter's own check
+        (
+            {"sc_threshold": 2.0},
+            "sc_threshold must be in (0, 1] or None (props only), got 2.0",
+        ),  # the filter's own check
         ({"factor_num": 1, "factor_den": 2}, "factor_num/factor_den = 1/2, which is < 1"),  # a TimingError
         ({"fp16": True}, "fp16=True needs a CUDA device"),  # an EngineError
     ],

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from .backends import BACKENDS, available_backends
-from .commandline import Parser, add_device, device_index, run
+from .commandline import Parser, add_device, device_index, parse_size, run
 from .engine import Interpolator, select_device
 from .files import atomic_write
 from .flow import FLOW_SOURCES, FlowSource
@@ -49,9 +49,8 @@ from .scenechange import DEFAULT_SC_THRESHOLD, luma
 from .timing import Timing
 from .weights import load_model
 
-__all__ = ["RESOLUTIONS", "BenchResult", "main", "moving_texture", "parse_size", "run_bench"]
+__all__ = ["BenchResult", "main", "moving_texture", "run_bench"]
 
-RESOLUTIONS = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
 METHODS = ("e2e", "network", "reference")
 _PROG = "vs-superslomo bench"
 
@@ -326,19 +325,6 @@ def table(results: Sequence[BenchResult]) -> str:
             f"{r.first_e2e_seconds:.1f} | {r.peak_host_mib['e2e']:.0f} | {r.peak_cuda_mib['e2e']:.0f} |"
         )
     return "\n".join(rows)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` (both at least 1) or a name of :data:`RESOLUTIONS`, for argparse."""
-    if text in RESOLUTIONS:
-        return RESOLUTIONS[text]
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-        if w < 1 or h < 1:
-            raise ValueError
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}: give WxH or one of {', '.join(RESOLUTIONS)}") from None
-    return w, h
 
 
 def main(argv: Sequence[str]) -> int:

@@ -37,6 +37,8 @@ other commands:
   vs-superslomo info [WEIGHTS]                              show what a weights file holds
   vs-superslomo render SCRIPT.vpy -o OUT.mkv [--workers N]   a VapourSynth script's output to a file
   vs-superslomo bench [--size 448x256] [--factor 8] ...     speed and memory against the network alone
+  vs-superslomo race [CLIP] [--size 1280x720]               whole-process time against minterpolate and FlowFPS
+  vs-superslomo gpu-check                                   fp16, determinism and speed on a CUDA GPU
   vs-superslomo export WEIGHTS OUT.onnx --size WxH          the U-Nets as ONNX graphs (TensorRT, vs-mlrt)
   vs-superslomo train --photos DIR --clips DIR ...          train weights (see --help)
   vs-superslomo eval --model W --clips DIR --out DIR        frame-drop evaluation against blend and FlowFPS
@@ -55,6 +57,8 @@ _DELEGATED = {
     "bench": "vs_superslomo.bench",
     "eval": "vs_superslomo.evaluation.cli",
     "export": "vs_superslomo.export",
+    "gpu-check": "vs_superslomo.gpucheck",
+    "race": "vs_superslomo.race",
     "render": "vs_superslomo.render",
     "train": "vs_superslomo.training.cli",
 }

@@ -21,10 +21,12 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "RESOLUTIONS",
     "Parser",
     "add_device",
     "argument_type",
     "device_index",
+    "parse_size",
     "run",
 ]
 
@@ -85,3 +87,20 @@ def run(prog: str, job: Callable[[], object], *, also: tuple[type[Exception], ..
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+# Frame sizes by name, for --size.
+RESOLUTIONS = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080), "2160p": (3840, 2160)}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` (both at least 1) or a name of :data:`RESOLUTIONS`, for argparse."""
+    if text in RESOLUTIONS:
+        return RESOLUTIONS[text]
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+        if w < 1 or h < 1:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: give WxH or one of {', '.join(RESOLUTIONS)}") from None
+    return w, h

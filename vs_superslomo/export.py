@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from .backends import FLOW_INPUT, FLOW_OUTPUT, INTERP_INPUT, INTERP_OUTPUT, export_onnx
-from .bench import parse_size
-from .commandline import Parser, run
+from .commandline import Parser, parse_size, run
 from .engine import Interpolator
 from .errors import JobError
 from .flow import FLOW_SOURCES, FlowSource

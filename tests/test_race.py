@@ -1,0 +1,50 @@
+"""The whole-process race against minterpolate and FlowFPS, and the GPU check's command, run for real (small)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vs_superslomo.cli import main
+from vs_superslomo.race import BUNDLED, race, table
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+@pytest.mark.skipif(importlib.util.find_spec("vapoursynth") is None, reason="no VapourSynth")
+def test_every_tool_writes_twice_the_frames_and_is_timed() -> None:
+    if not Path(sys.executable).with_name("vspipe").exists():
+        pytest.skip("vspipe is not beside this Python")
+    results = race(BUNDLED, 2, 1, (64, 36))
+    assert [r.tool for r in results] == ["vs-superslomo", "minterpolate", "FlowFPS"]
+    ours = results[0]
+    assert ours.output_frames == 96 and results[2].output_frames == 96  # 48 frames in
+    assert 90 <= results[1].output_frames <= 96  # minterpolate's own rate conversion drops a few at the end
+    assert all(len(r.seconds) == 1 and r.median > 0 for r in results)
+    assert "| minterpolate |" in table(results, "64×36")
+
+
+def test_gpu_check_dry_run_writes_its_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "gpu.md"
+    argv = ["gpu-check", "--device", "cpu", "--size", "96x64", "--pairs", "1", "--reps", "1", "--out", str(out)]
+    assert main(argv) == 0
+    written = out.read_text()
+    assert "| the same frames twice, bit for bit | yes |" in written and "| bound by |" in written
+    assert written.strip() == capsys.readouterr().out.strip()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here")
+def test_gpu_check_without_cuda_says_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gpu-check", "--out", str(tmp_path / "gpu.md")]) == 1
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("no CUDA device here: nothing measured (run it on a machine with a GPU)")
+    )
+    assert not (tmp_path / "gpu.md").exists()
