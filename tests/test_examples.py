@@ -3,58 +3,20 @@ line in the examples' headers runs as written."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
-import site
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import vapoursynth as vs
-from helpers import make_model
 
-from vs_superslomo.weights import save_model
+from vs_superslomo.script import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 needs_bestsource = pytest.mark.skipif(not hasattr(vs.core, "bs"), reason="needs the bestsource plugin")
-
-
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtual environment set up as `make` sets up .venv: its packages are this one's (a .pth file, instead
-    of installing them again), then `.ci/venv-vspipe`."""
-    folder = tmp_path_factory.mktemp("venv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", folder], check=True, capture_output=True)
-    packages = subprocess.run(
-        [folder / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    Path(packages, "parent.pth").write_text("\n".join([str(ROOT), *site.getsitepackages()]) + "\n")
-    subprocess.run([ROOT / ".ci" / "venv-vspipe", folder], check=True, capture_output=True)
-    return folder
-
-
-@pytest.fixture
-def bare_env(tmp_path: Path) -> dict[str, str]:
-    """Nothing exported: no XDG_CONFIG_HOME, and an empty HOME that must stay empty."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_CONFIG")}
-    env["HOME"] = str(tmp_path / "home")
-    Path(env["HOME"]).mkdir()
-    env["PYTHONPATH"] = str(ROOT)  # this checkout's package, whatever the environment has installed
-    return env
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_model(make_model(), path)
-    return path
 
 
 def test_make_sets_up_vspipe_after_installing() -> None:
@@ -73,9 +35,9 @@ def test_make_sets_up_vspipe_after_installing() -> None:
 
 
 @needs_bestsource
-def test_vspipe_runs_an_example_with_nothing_exported(venv: Path, bare_env: dict[str, str]) -> None:
+def test_vspipe_runs_an_example_with_nothing_exported(vspipe_venv: Path, bare_env: dict[str, str]) -> None:
     info = subprocess.run(
-        [venv / "bin" / "vspipe", "--info", "examples/double_rate.vpy"],
+        [vspipe_venv / "bin" / "vspipe", "--info", "examples/double_rate.vpy"],
         cwd=ROOT,
         env=bare_env,
         capture_output=True,
@@ -108,19 +70,29 @@ def test_every_example_has_a_command_line() -> None:
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 @pytest.mark.parametrize(("script", "command"), example_commands())
 def test_example_commands_run_as_written(
-    venv: Path, bare_env: dict[str, str], tiny_weights: Path, tmp_path: Path, script: str, command: str
+    checkout: Path, bare_env: dict[str, str], tiny_weights_file: Path, script: str, command: str
 ) -> None:
-    """Run from a folder laid out as the checkout (examples/, build/), with .venv/bin/ being the set-up
-    environment; only fewer frames (-e 2) and tiny weights are added, for speed."""
-    work = tmp_path / "checkout"
-    work.mkdir()
-    (work / "examples").symlink_to(ROOT / "examples")
-    (work / "build").mkdir()
-    (work / ".venv").symlink_to(venv)
-    fast = command.replace(".venv/bin/vspipe ", f".venv/bin/vspipe -e 2 -a model={shlex.quote(str(tiny_weights))} ", 1)
+    """Run from the checkout's root after set-up; only fewer frames (-e 2) and tiny weights are added."""
+    run_vspipe_line(command, checkout, bare_env, tiny_weights_file)
+
+
+def run_vspipe_line(command: str, checkout: Path, env: dict[str, str], weights: Path) -> None:
+    """Run a documented `.venv/bin/vspipe ...` line (a pipe into ffmpeg too) in ``checkout``, with 3 frames and
+    ``weights``; it must succeed and write the files it names under build/."""
+    fast = command.replace(".venv/bin/vspipe ", f".venv/bin/vspipe -e 2 -a model={shlex.quote(str(weights))} ", 1)
     run = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", fast], cwd=work, env=bare_env, capture_output=True, text=True, timeout=300
+        ["bash", "-o", "pipefail", "-c", fast], cwd=checkout, env=env, capture_output=True, text=True, timeout=300
     )
     assert run.returncode == 0, run.stderr
-    outputs = [work / word for word in shlex.split(command) if word.startswith("build/")]
-    assert outputs and all(path.stat().st_size > 0 for path in outputs)
+    outputs = [checkout / word for word in shlex.split(command) if word.startswith("build/")]
+    assert all(path.stat().st_size > 0 for path in outputs)
+    if " -c y4m " in command:
+        assert outputs, "a rendering command names its output"
+
+
+@needs_bestsource
+def test_a_script_named_by_a_relative_path_loads(monkeypatch: pytest.MonkeyPatch, tiny_weights_file: Path) -> None:
+    # `vs-superslomo render examples/double_rate.vpy` from the checkout's root, as the README writes it.
+    monkeypatch.chdir(ROOT)
+    clip = load_script(Path("examples/double_rate.vpy"), {"model": str(tiny_weights_file)})
+    assert clip.num_frames == 96 and Path.cwd() == ROOT
