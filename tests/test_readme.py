@@ -164,3 +164,11 @@ def test_readme_commands_run_as_written(
     assert main(argv) == 0, capsys.readouterr().err
     written = [checkout / w for w in argv if w.startswith("build/")]
     assert written and all(path.exists() for path in written)
+
+
+def test_links_to_sections_and_files_resolve() -> None:
+    slugs = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", README, re.M)}
+    anchors = set(re.findall(r"\]\(#([^)]+)\)", README))
+    assert anchors and anchors <= slugs
+    files = re.findall(r"\]\(([^)#:]+)\)", README)
+    assert files and all((ROOT / f).exists() for f in files)
