@@ -3,16 +3,16 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# vspipe reads its configuration from here; keep it inside the venv so nothing in $HOME changes.
-export XDG_CONFIG_HOME := $(abspath $(VENV))/config
 
 .PHONY: test demo bench lint clean
 
-$(STAMP): setup.cfg pyproject.toml
+# .ci/venv-vspipe: .venv/bin/vspipe keeps VapourSynth's configuration in .venv/config and works with nothing
+# exported; nothing in $HOME changes.
+$(STAMP): setup.cfg pyproject.toml .ci/venv-vspipe
 	@test -x $(PY) || { py=$$(.ci/find-python) && "$$py" -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	$(VENV)/bin/vapoursynth config >/dev/null
+	.ci/venv-vspipe $(VENV)
 	@touch $@
 
 test: $(STAMP)

@@ -28,10 +28,10 @@ def load_script(path: Path, args: Mapping[str, str] | None = None) -> vs.VideoNo
     if not path.is_file():
         raise JobError(f"script {path} does not exist or is not a file")
     vs.clear_outputs()
-    folder = os.getcwd()
-    os.chdir(path.resolve().parent)  # relative paths in a script are relative to it, as in vspipe
+    folder, script = os.getcwd(), path.resolve()  # resolved before the chdir, which changes what "a/b.vpy" means
+    os.chdir(script.parent)  # relative paths in a script are relative to it, as in vspipe
     try:
-        runpy.run_path(str(path.resolve()), init_globals=dict(args or {}), run_name="__vapoursynth__")
+        runpy.run_path(str(script), init_globals=dict(args or {}), run_name="__vapoursynth__")
     except Exception as exc:  # anything the script raises is the script's own error, in one line
         raise JobError(f"{path} failed: {_last_line(exc)}") from None
     finally:

@@ -44,6 +44,7 @@ from .holds import HoldRules
 from .plugin import FilterError, superslomo
 from .scenechange import DEFAULT_SC_THRESHOLD
 from .source import open_video
+from .tally import Tally, engine_text, source_positions
 from .timing import fits_rate
 
 __all__ = [
@@ -179,6 +180,9 @@ class Summary:
     seconds: float
     audio: str
     variable: bool = False  # the input's frame rate varies; input_fps is its average
+    engine: str | None = None  # where the networks ran: "openvino on cpu, fp32"
+    held_replaced: int | None = None  # held frames interpolated (with --dedup)
+    cuts: int | None = None  # scene cuts kept (unless --no-sc)
 
     def line(self, input_name: str) -> str:
         def dur(frames: int, fps: Fraction) -> str:
@@ -188,11 +192,15 @@ class Summary:
         in_rate = f"{_fps_text(self.input_fps)} fps"
         if self.variable:
             in_rate = f"a variable rate (~{float(self.input_fps):.3f} fps on average)"
+        done = [f"networks: {self.engine}"] if self.engine else []
+        done += [] if self.held_replaced is None else [f"{self.held_replaced} held frames replaced"]
+        done += [] if self.cuts is None else [f"{self.cuts} scene cuts kept"]
         return (
             f"{input_name}: {self.input_frames} frames at {in_rate} "
             f"({dur(self.input_frames, self.input_fps)}) -> {self.output}: {self.output_frames} frames at "
             f"{_fps_text(self.output_fps)} fps ({dur(self.output_frames, self.output_fps)}); audio {self.audio}; "
-            f"{self.seconds:.1f} s ({rate:.2f} frames/s)"
+            + "".join(f"{part}; " for part in done)
+            + f"{self.seconds:.1f} s ({rate:.2f} frames/s)"
         )
 
 
@@ -313,6 +321,7 @@ class _Span:
     frames: int
     fps: Fraction
     factor: Fraction
+    seconds: Fraction  # the output video's duration
 
 
 def _ffmpeg_command(
@@ -334,7 +343,11 @@ def _ffmpeg_command(
             cmd += ["-i", str(job.input)]
             audio_args = ["-map", "1:a:0"]
             if job.slowmo:
-                audio_args += ["-af", atempo_chain(1 / span.factor), "-c:a", "aac", "-b:a", "192k"]
+                # Silence after the audio, then a cut, so that it lasts exactly as long as the video: atempo's
+                # output ends short of factor × the input's length (0.06 s at 4x on the bundled clip).
+                length = f"{float(span.seconds):.6f}"
+                stretch = f"{atempo_chain(1 / span.factor)},apad=whole_dur={length},atrim=end={length}"
+                audio_args += ["-af", stretch, "-c:a", "aac", "-b:a", "192k"]
                 audio = f"stretched {float(span.factor):g}x (pitch kept), AAC"
             elif span.first or job.end is not None:
                 audio_args += ["-c:a", "aac", "-b:a", "192k"]  # a copy could only cut at packet edges
@@ -491,7 +504,7 @@ class Prepared:
 
     @property
     def span(self) -> _Span:
-        return _Span(self.first, self.source.num_frames, self.in_fps, self.factor)
+        return _Span(self.first, self.source.num_frames, self.in_fps, self.factor, self.clip.num_frames / self.fps)
 
 
 def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Prepared:
@@ -545,7 +558,8 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
     check_paths(job)
     started = time.perf_counter()
     prepared = prepare(job, log)
-    src, out, out_fps = prepared.source, prepared.clip, prepared.fps
+    tally = Tally()
+    src, out, out_fps = prepared.source, tally.watch(prepared.clip), prepared.fps
 
     output = job.output
     if job.ffmpeg is None and output.suffix.lower() != ".y4m":
@@ -577,7 +591,20 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
         )
     seconds = time.perf_counter() - started
     variable = prepared.timestamps is not None
-    return Summary(src.num_frames, prepared.in_fps, out.num_frames, out_fps, output, seconds, audio, variable)
+    position = source_positions(src.num_frames, prepared.factor, prepared.timestamps, out_fps)
+    return Summary(
+        src.num_frames,
+        prepared.in_fps,
+        out.num_frames,
+        out_fps,
+        output,
+        seconds,
+        audio,
+        variable,
+        engine_text(job.device_index, job.fp16, job.backend),
+        tally.held_replaced if job.dedup else None,
+        tally.cuts(position) if job.sc else None,
+    )
 
 
 def _atomic(output: Path, write: Callable[[Path], object]) -> None:
