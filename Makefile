@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean
+.PHONY: test test-fast demo bench bench-e2e gpu-check lint clean
 
 # .ci/venv-vspipe: .venv/bin/vspipe keeps VapourSynth's configuration in .venv/config and works with nothing
 # exported; nothing in $HOME changes.
@@ -17,6 +17,10 @@ $(STAMP): setup.cfg pyproject.toml .ci/venv-vspipe
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Everything but the tests marked slow (whole command lines, Ray, memory, regression): a minute or two.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 # ruff, then mypy (strict; its settings and named exceptions are in pyproject.toml).
 lint: $(STAMP)
@@ -40,6 +44,16 @@ bench: $(STAMP)
 		--json build/bench-default.json
 	$(PY) -m vs_superslomo bench --size 640x360 --factor 2 8 --width 0.25 --flow net dis --pairs 3 --reps 3 \
 		--backend torch --json build/bench-flow.json
+
+# Whole processes, in turns: `vs-superslomo IN -o OUT` against ffmpeg minterpolate and mvtools FlowFPS (vspipe |
+# ffmpeg), x264 CRF 18 each, on the bundled clip at its size and at 1280x720.
+bench-e2e: $(STAMP)
+	$(PY) -m vs_superslomo race --size 640x360 1280x720 --rounds 3 --json build/race.json
+
+# On a machine with a CUDA GPU (a few minutes): fp16 against fp32, determinism, 1080p 2x speed with DIS and with
+# the flow network, and whether the host or the GPU is the bound; the table goes to build/gpu-check.md.
+gpu-check: $(STAMP)
+	$(PY) -m vs_superslomo gpu-check --out build/gpu-check.md
 
 clean:
 	rm -rf build

@@ -72,14 +72,14 @@ def test_without_dedup_or_cuts_whole_positions_are_copies_and_the_rest_computed(
         frame = plan.frame(n, lambda i: False, lambda a, b: True)  # cuts are not asked for with sc off
         whole = n % k == 0 or n // k >= num_input - 1
         assert (frame.work is None) == whole
-        assert frame.source == min(n // k, num_input - 1) and frame.held is None and not frame.cut
+        assert frame.source == min(n // k, num_input - 1) and frame.held is None and frame.cut is None
 
 
 def test_a_cut_copies_the_nearer_frame_and_says_so() -> None:
     plan = FramePlan(Timing(3, Fraction(4)), HoldRules(), False, True, True, True, 8)
     frames = [plan.frame(n, lambda i: False, lambda a, b: a == 0) for n in range(12)]
     assert [f.source for f in frames[:5]] == [0, 0, 0, 1, 1]  # t = 1/2 keeps the left frame
-    assert [f.props().get(CUT_PROP) for f in frames[:5]] == [None, 1, 1, 1, None]
+    assert [f.props().get(CUT_PROP) for f in frames[:5]] == [None, 0, 0, 0, None]  # the cut pair's first frame
     # Pair (1, 2) is interpolated, and linearly: its neighbour before lies across the cut.
     assert frames[5].work is not None and frames[5].work.outer is None
 

@@ -566,10 +566,10 @@ def test_a_vs_rife_call_runs_unchanged() -> None:
         model=MODEL,
     )
     assert out.get_frame(3).props["SuperSloMoT"] == 0.5 and "SuperSloMoCut" not in out.get_frame(3).props
-    assert superslomo(clip, 2, model=MODEL).get_frame(3).props["SuperSloMoCut"] == 1  # the default detects it
+    assert superslomo(clip, 2, model=MODEL).get_frame(3).props["SuperSloMoCut"] == 1  # the default detects pair (1, 2)
     marked, _ = cut_clip([{}, {"_SceneChangeNext": 1}, {}, {}])
     frame = superslomo(marked, 2, sc=True, sc_threshold=None, model=MODEL).get_frame(3)
-    assert frame.props["SuperSloMoT"] == 0.0 and frame.props["SuperSloMoCut"] == 1
+    assert frame.props["SuperSloMoT"] == 0.0 and frame.props["SuperSloMoCut"] == 1  # pair (1, 2)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,8 @@ import vapoursynth as vs
 from helpers import make_model
 
 from vs_superslomo.cli import main
-from vs_superslomo.tally import CUT_PROP, HELD_PROP, NEXT_PROP, Tally, count_cuts, engine_text, source_positions
+from vs_superslomo.frameplan import CUT_PROP, HELD_PROP, NEXT_PROP
+from vs_superslomo.tally import Tally, engine_text
 from vs_superslomo.weights import save_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,45 +45,16 @@ def test_held_frames_replaced_are_the_interpolated_held_positions() -> None:
     clip = tally.watch(tagged(props))
     for n in [4, 0, 1, 1, 2, 3]:  # any order, a frame requested twice counts once
         clip.get_frame(n)
-    assert tally.held_replaced == 2 and tally.cut_frames == []
+    assert tally.held_replaced == 2 and tally.cuts == 0
 
 
-def test_cut_frames_are_recorded_once() -> None:
+def test_cuts_are_counted_by_pair_whatever_the_order_and_repeats() -> None:
     tally = Tally()
-    clip = tally.watch(tagged([{}, {CUT_PROP: 1}, {CUT_PROP: 1}, {}]))
-    for n in [2, 1, 2, 0, 3]:
+    # Two pairs: one starting at source frame 0 (three copies), one at frame 2 (one copy).
+    clip = tally.watch(tagged([{}, {CUT_PROP: 0}, {CUT_PROP: 0}, {CUT_PROP: 0}, {}, {CUT_PROP: 2}, {}]))
+    for n in [5, 2, 1, 2, 0, 3, 6, 4]:
         clip.get_frame(n)
-    assert sorted(tally.cut_frames) == [1, 2]
-
-
-def test_cuts_are_counted_by_pair_at_integer_factors() -> None:
-    # Factor 4: source pair (i, i + 1) holds output frames 4i + 1 .. 4i + 3. Cuts after source frames 1 and 2.
-    position = source_positions(6, Fraction(4), None, Fraction(100))
-    assert count_cuts([5, 6, 7, 9, 10, 11], position) == 2
-    assert count_cuts([], position) == 0
-    assert count_cuts([7, 5, 6], position) == 1  # the order frames were rendered in does not matter
-
-
-def test_adjacent_cut_pairs_at_a_fractional_factor_count_twice() -> None:
-    # Factor 5/2: positions 0, 0.4, 0.8, 1.2, 1.6, 2.0: frames 2 and 3 are consecutive but in pairs (0, 1)
-    # and (1, 2), with source frame 1 between them and no output frame on it.
-    position = source_positions(4, Fraction(5, 2), None, Fraction(50))
-    assert count_cuts([1, 2, 3, 4], position) == 2
-    assert count_cuts([1, 2], position) == 1
-
-
-def test_held_positions_inside_one_cut_pair_count_once() -> None:
-    # dedup at factor 2: a cut pair (A, B) = (0, 2) with frame 1 held; its copies are output frames 1, 2, 3
-    # (position 1 is the held frame, flagged too).
-    position = source_positions(4, Fraction(2), None, Fraction(50))
-    assert count_cuts([1, 2, 3], position) == 1
-
-
-def test_cuts_with_timestamps() -> None:
-    times = [Fraction(0), Fraction(1, 10), Fraction(3, 10), Fraction(4, 10)]
-    position = source_positions(4, Fraction(1), times, Fraction(10))  # output frame n at n / 10 s
-    assert [position(n) for n in range(4)] == [0, 1, Fraction(3, 2), 2]
-    assert count_cuts([2], position) == 1
+    assert tally.cuts == 2 and tally.cut_pairs == {0, 2}
 
 
 def test_engine_text_names_backend_device_and_precision() -> None:

@@ -78,8 +78,8 @@ class Work:
 class OutputFrame:
     """What output frame ``n`` shows: source frame ``source`` as it is (``work`` None), or the frame the
     engine computes (``work``) between ``source`` and ``next`` at ``t``. ``held``: its position is a held
-    frame (None without dedup); ``cut``: a scene cut lies between the frames around it, so it copies the
-    nearer one."""
+    frame (None without dedup); ``cut``: the first frame of the pair around it when a scene cut lies between
+    the two, so that it copies the nearer one (None otherwise)."""
 
     n: int
     left: int
@@ -87,7 +87,7 @@ class OutputFrame:
     next: int | None
     t: Fraction
     held: bool | None
-    cut: bool
+    cut: int | None
     work: Work | None
 
     def props(self) -> dict[str, int | float]:
@@ -97,8 +97,8 @@ class OutputFrame:
             props[NEXT_PROP] = self.next
         if self.held is not None:
             props[HELD_PROP] = int(self.held)
-        if self.cut:
-            props[CUT_PROP] = 1
+        if self.cut is not None:
+            props[CUT_PROP] = self.cut
         return props
 
 
@@ -150,15 +150,15 @@ class FramePlan:
         at = self.position(n, repeats)
         held = at.held if self.dedup else None
         if at.b is None:
-            return OutputFrame(n, left, at.a, None, Fraction(0), held, False, None)
+            return OutputFrame(n, left, at.a, None, Fraction(0), held, None, None)
         a, b = at.a, at.b
         if self.sc and is_cut(a, b):  # the nearer frame around the position, as it is (the left one at 1/2)
             source = left if t <= Fraction(1, 2) else left + 1
-            return OutputFrame(n, left, source, None, Fraction(0), held, True, None)
+            return OutputFrame(n, left, source, None, Fraction(0), held, a, None)
         index, offset = divmod(self.timing.pair_slot(n, a), self.chunk)
         outer, spacing = self.neighbours(a, b, repeats, is_cut)
         work = Work(a, b, index, offset, outer, spacing)
-        return OutputFrame(n, left, a, b, self.timing.between(n, a, b), held, False, work)
+        return OutputFrame(n, left, a, b, self.timing.between(n, a, b), held, None, work)
 
     def neighbours(
         self, a: int, b: int, repeats: Repeats, is_cut: IsCut

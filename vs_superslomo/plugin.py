@@ -402,9 +402,9 @@ def superslomo(
         (``backend=`` for TensorRT). Other unknown keywords are errors too.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (on computed
-        frames: the frame it moves towards), ``SuperSloMoCut`` (1 on copies made because a scene cut lies
-        between the frames around it), with ``dedup`` ``SuperSloMoHeld`` (1 where the source position is a held
-        frame), and ``_DurationNum``/``_DurationDen``.
+        frames: the frame it moves towards), ``SuperSloMoCut`` (on copies made because a scene cut lies
+        between the frames around it: the first frame of that pair, one value per cut), with ``dedup``
+        ``SuperSloMoHeld`` (1 where the source position is a held frame), and ``_DurationNum``/``_DurationDen``.
     """
     options = _check_options(locals(), cache_mb)  # first: the keywords alone are local yet
     clip = _check_clip(clip)

@@ -44,7 +44,7 @@ from .holds import HoldRules
 from .plugin import FilterError, superslomo
 from .scenechange import DEFAULT_SC_THRESHOLD
 from .source import open_video
-from .tally import Tally, engine_text, source_positions
+from .tally import Tally, engine_text
 from .timing import fits_rate
 
 __all__ = [
@@ -591,7 +591,6 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
         )
     seconds = time.perf_counter() - started
     variable = prepared.timestamps is not None
-    position = source_positions(src.num_frames, prepared.factor, prepared.timestamps, out_fps)
     return Summary(
         src.num_frames,
         prepared.in_fps,
@@ -603,7 +602,7 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
         variable,
         engine_text(job.device_index, job.fp16, job.backend),
         tally.held_replaced if job.dedup else None,
-        tally.cuts(position) if job.sc else None,
+        tally.cuts if job.sc else None,
     )
 
 
