@@ -64,6 +64,8 @@ def test_the_signature_block_is_the_filters_signature() -> None:
         (a.arg, inspect.Parameter.POSITIONAL_OR_KEYWORD) for a in args.args
     ]
     documented += [(a.arg, inspect.Parameter.KEYWORD_ONLY) for a in args.kwonlyargs]
+    if args.kwarg is not None:
+        documented.append((args.kwarg.arg, inspect.Parameter.VAR_KEYWORD))
     defaults = [*args.defaults, *args.kw_defaults]
     names_with_defaults = [a.arg for a in args.args][len(args.args) - len(args.defaults) :]
     names_with_defaults += [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
@@ -78,7 +80,8 @@ def test_the_signature_block_is_the_filters_signature() -> None:
 def test_every_parameter_is_described() -> None:
     options = section("Options")
     bullets = "\n".join(line for line in options.splitlines() if line.startswith("- "))
-    missing = [p for p in inspect.signature(vs_superslomo.superslomo).parameters if f"`{p}`" not in bullets]
+    parameters = inspect.signature(vs_superslomo.superslomo).parameters.values()
+    missing = [p.name for p in parameters if f"`{'**' if p.kind == p.VAR_KEYWORD else ''}{p.name}`" not in bullets]
     assert missing == []
 
 
