@@ -404,7 +404,7 @@ def test_an_ffmpeg_that_exits_0_with_a_truncated_file_is_not_trusted(
     wrapper = bin_dir / "ffmpeg"
     # The real ffmpeg, then the file it wrote cut to half its size, silently and with exit status 0.
     wrapper.write_text(
-        f'#!/bin/sh\n"{FFMPEG}" "$@" || exit $?\nfor last; do :; done\n'
+        f'#!/bin/sh\n"{FFMPEG}" "$@" || exit $?\nfor last; do :; done\nlast="${{last#file:}}"\n'
         'truncate -s $(( $(stat -c %s "$last") / 2 )) "$last"\n'
     )
     wrapper.chmod(0o755)

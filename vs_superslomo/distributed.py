@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -36,9 +36,9 @@ from typing import Any
 from .chunks import Chunk, chunk_target, concat_durations_us, first_output_at, longest_first, plan_chunks, source_edges
 from .colour import to_rgb
 from .errors import JobError
-from .files import atomic_write
 from .scenechange import find_cuts
 from .script import prepare_script
+from .streams import ff_path
 from .timing import TimestampTiming, Timing
 from .transcode import (
     MP4_LIKE,
@@ -51,14 +51,9 @@ from .transcode import (
     encode_file,
     ffprobe_beside,
     prepare,
-    probe_audio,
     progress_bar,
 )
-
-try:
-    import fcntl
-except ImportError:  # Windows: the work folder is not locked
-    fcntl = None  # type: ignore[assignment]
+from .workfolder import WorkFolder, work_folder
 
 __all__ = [
     "INSTALL_HINT",
@@ -74,7 +69,6 @@ __all__ = [
 INSTALL_HINT = "pip install 'vs-superslomo[ray]'"
 DEFAULT_CHUNK_SECONDS = 10.0
 DEFAULT_RETRIES = 3
-_PLAN_VERSION = 1
 _POLL_SECONDS = 0.5
 _REPORT_SECONDS = 0.25  # how often a worker reports its frames to the progress bar (and asks whether to stop)
 _STOP_SECONDS = 30.0  # how long the driver waits for running chunks it asked to stop
@@ -208,11 +202,6 @@ def worker_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     return WorkerSettings(args.workers, address, args.threads_per_worker, args.chunk_seconds, args.resume, args.retries)
 
 
-def work_folder(output: Path) -> Path:
-    """Where a chunked run to ``output`` keeps its plan and segments: a hidden folder beside it."""
-    return output.parent / f".{output.name}.chunks"
-
-
 def _segment_suffix(output: Path) -> str:
     # MP4-like outputs take MP4 segments (the same time scale); others NUT, whose time base is the frame
     # rate itself, where Matroska would round every time to the millisecond.
@@ -341,62 +330,6 @@ def _plan(recipe: Recipe, prepared: Prepared, settings: WorkerSettings, workers:
     return plan_chunks(source_edges(source, target, cuts), lambda i: first_output_at(timing, i), total)
 
 
-class _WorkFolder:
-    """The work folder of a chunked run: locked while the run lasts, its plan in ``plan.json``."""
-
-    def __init__(self, output: Path) -> None:
-        self.path = work_folder(output)
-        self.output = output
-        self._lock: int | None = None
-
-    def __enter__(self) -> _WorkFolder:
-        self.path.mkdir(exist_ok=True)
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise JobError(
-                    f"another run is writing {self.output} (its chunks are in {self.path}); wait for it or stop it"
-                ) from None
-        self._lock = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._lock is not None:
-            os.close(self._lock)
-
-    def load_plan(self, fingerprint: Mapping[str, str]) -> list[Chunk] | None:
-        """The chunks of the run this folder holds, when it ran this same job; JobError when another job."""
-        try:
-            plan = json.loads((self.path / "plan.json").read_text())
-        except (OSError, ValueError):
-            return None
-        if plan.get("version") != _PLAN_VERSION or plan.get("job") != dict(fingerprint):
-            raise JobError(
-                f"{self.path} holds chunks of another job (other options or input files): run without --resume "
-                "to start afresh (it is then emptied)"
-            )
-        return [Chunk(i, start, end) for i, (start, end) in enumerate(plan["chunks"])]
-
-    def start_afresh(self, fingerprint: Mapping[str, str], chunks: Sequence[Chunk]) -> int:
-        """Empty the folder (it holds only this program's files), write the new plan; return how many
-        finished segments of an earlier run were discarded."""
-        discarded = len(list(self.path.glob("chunk-*")))
-        for entry in self.path.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            elif entry.name != "lock":
-                entry.unlink()
-        plan = {"version": _PLAN_VERSION, "job": dict(fingerprint), "chunks": [[c.start, c.end] for c in chunks]}
-        atomic_write(self.path / "plan.json", lambda tmp: tmp.write_text(json.dumps(plan, indent=1)))
-        return discarded
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-
 def _complete(ffprobe: str, segment: Path, chunk: Chunk, fps: Fraction) -> bool:
     """Whether ``segment`` opens without an error and holds exactly the chunk's frames."""
     if not segment.is_file():
@@ -515,7 +448,7 @@ def run_chunked(
     prepared = recipe.build(log)
     ffprobe = ffprobe_beside(job.ffmpeg)
     fingerprint = _fingerprint(recipe)
-    with _ray_session(ray, settings, threads) as local, _WorkFolder(job.output) as work:
+    with WorkFolder(job.output) as work, _ray_session(ray, settings, threads) as local:
         num_cpus, num_gpus, workers = _resources(ray, settings, job, threads)
         chunks = work.load_plan(fingerprint) if settings.resume else None
         if chunks is None:
@@ -575,8 +508,8 @@ def run_chunked(
             close()
             ray.kill(progress)  # in a session that outlives the job (a cluster's), nothing of it stays
         render_seconds = time.perf_counter() - render_started
-        audio = _join(recipe, prepared, [_segment(work.path, c, suffix) for c in chunks], chunks, work.path)
-    work.remove()
+        audio, streams = _join(recipe, prepared, [_segment(work.path, c, suffix) for c in chunks], chunks, work.path)
+        work.remove()
     source = prepared.source
     summary = Summary(
         source.num_frames,
@@ -587,13 +520,16 @@ def run_chunked(
         time.perf_counter() - started,
         audio,
         prepared.timestamps is not None,
+        streams,
     )
     retried = sum(max(0, n - 1) for n in starts.values())
     work_seconds = sum(d.seconds for d in done.values())
     return ChunkedSummary(summary, len(chunks), workers, len(chunks) - len(todo), retried, work_seconds, render_seconds)
 
 
-def _join(recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: Sequence[Chunk], work: Path) -> str:
+def _join(
+    recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: Sequence[Chunk], work: Path
+) -> tuple[str, str]:
     """Concatenate the segments in order without re-encoding, add the audio, write the output atomically."""
     job = recipe.job
     assert job.ffmpeg is not None
@@ -608,13 +544,12 @@ def _join(recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: 
         lines += [f"file '{segment.name}'", f"duration {duration}us"]
     listing = work / "concat.txt"
     listing.write_text("\n".join(lines) + "\n")
-    audio_codec = None if recipe.script else probe_audio(job.ffmpeg, job.input)
-    video = ["-f", "concat", "-safe", "0", "-i", str(listing)]
-    return encode_file(job, prepared, video, job.output, audio_codec=audio_codec, frames=prepared.clip.num_frames)
+    video = ["-f", "concat", "-safe", "0", "-i", ff_path(listing)]
+    return encode_file(job, prepared, video, job.output, source=not recipe.script, frames=prepared.clip.num_frames)
 
 
 def _codec_header(ffprobe: str, segment: Path) -> str:
     """A hash of the segment's codec parameters (SPS/PPS, ...): concatenation keeps only the first's."""
     cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_data_hash", "sha256"]
-    cmd += ["-show_entries", "stream=codec_name,width,height,pix_fmt,extradata_hash", "-of", "json", str(segment)]
+    cmd += ["-show_entries", "stream=codec_name,width,height,pix_fmt,extradata_hash", "-of", "json", ff_path(segment)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
