@@ -351,3 +351,18 @@ def test_starting_afresh_removes_only_this_programs_files(
     assert "1 finished chunks of an earlier run were discarded" in err
     assert fingerprint(out) == single
     assert set(os.listdir(work_folder(out))) - {"lock", MARKER} == {"notes.txt"}  # kept, and its folder
+
+
+def test_a_colon_in_a_chunked_output_name(
+    source: tuple[Path, str],
+    single: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clip, weights = source
+    monkeypatch.chdir(tmp_path)
+    out = Path("a:b.mkv")  # once read by ffmpeg as the protocol "a", after every chunk was rendered
+    status, _, err = run_cli([str(clip), "-o", str(out), "--model", weights, *JOB, *CHUNKED], capsys)
+    assert status == 0, err
+    assert fingerprint(tmp_path / out) == single and not work_folder(tmp_path / out).exists()

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from vs_superslomo import SuperSloMo
+from vs_superslomo import SuperSloMo, transcode
 from vs_superslomo.cli import main
 from vs_superslomo.weights import save_model
+from vs_superslomo.workfolder import WorkFolder
 
 FFMPEG, FFPROBE = shutil.which("ffmpeg") or "", shutil.which("ffprobe") or ""
 pytestmark = pytest.mark.skipif(not FFMPEG or not FFPROBE, reason="ffmpeg is not installed")
@@ -165,3 +166,35 @@ def test_a_colon_in_a_name_is_a_file_not_a_protocol(
     assert run("e:f.mp4", "-o", "g:h.mkv", "--model", weights) == 0
     assert "audio copied (aac)" in capsys.readouterr().out
     assert kinds(streams(tmp_path / "g:h.mkv")) == ["video", "audio"]
+
+
+def test_an_output_that_appears_during_the_run_is_not_replaced(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_testsrc(tmp_path / "in.mp4")
+    out = tmp_path / "out.mkv"
+    read_back = transcode.check_encoded
+
+    def another_run_finishes_first(*args: Any, **kwargs: Any) -> None:
+        out.write_text("the other run's result")  # after the start's check, before the rename
+        read_back(*args, **kwargs)
+
+    monkeypatch.setattr(transcode, "check_encoded", another_run_finishes_first)
+    assert run(src, "-o", out, "--model", weights) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "appeared while this run wrote it" in err and "--overwrite" in err, err
+    assert out.read_text() == "the other run's result" and [p.name for p in tmp_path.glob(".out.mkv*")] == []
+    assert run(src, "-o", out, "--model", weights, "--overwrite") == 0  # asked for: replaced
+    assert kinds(streams(out)) == ["video", "audio"]
+
+
+def test_a_single_run_removes_the_folder_an_interrupted_chunked_run_left(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = make_testsrc(tmp_path / "in.mp4")
+    out = tmp_path / "out.mkv"
+    with WorkFolder(out) as work:
+        (work.path / "chunk-00000.nut").write_bytes(b"a finished segment")
+    assert run(src, "-o", out, "--model", weights) == 0
+    assert f"removed {work.path}: the unfinished chunks of an earlier --workers run" in capsys.readouterr().err
+    assert not work.path.exists() and [p.name for p in tmp_path.glob(".*")] == []

@@ -290,7 +290,8 @@ def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, pro
             if ray.get(progress.report.remote(chunk.index, done)):
                 raise _Stopped  # out of the render: the segment's temporary file is removed, ffmpeg stopped
 
-    encode_file(job, prepared, prepared.clip[chunk.start : chunk.end], segment, update)
+    # A segment left incomplete by an earlier run is replaced.
+    encode_file(job, prepared, prepared.clip[chunk.start : chunk.end], segment, update, overwrite=True)
     return ChunkDone(chunk.index, time.perf_counter() - started, host, os.getpid())
 
 
@@ -448,7 +449,7 @@ def run_chunked(
     prepared = recipe.build(log)
     ffprobe = ffprobe_beside(job.ffmpeg)
     fingerprint = _fingerprint(recipe)
-    with WorkFolder(job.output) as work, _ray_session(ray, settings, threads) as local:
+    with WorkFolder(job.output.absolute()) as work, _ray_session(ray, settings, threads) as local:
         num_cpus, num_gpus, workers = _resources(ray, settings, job, threads)
         chunks = work.load_plan(fingerprint) if settings.resume else None
         if chunks is None:
@@ -460,7 +461,10 @@ def run_chunked(
                 )
         suffix = _segment_suffix(job.output)
         todo = [c for c in chunks if not _complete(ffprobe, _segment(work.path, c, suffix), c, prepared.fps)]
-        task_job = replace(job, device_index=None if num_gpus else -1)  # a GPU task sees only its own GPU
+        # Absolute paths: a worker's working folder is not necessarily this process's. A GPU task sees only
+        # its own GPU.
+        task_job = replace(job, input=job.input.absolute(), model=_absolute(job.model), output=job.output.absolute())
+        task_job = replace(task_job, device_index=None if num_gpus else -1)
         remote = ray.remote(_render_chunk).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_retries=settings.retries, retry_exceptions=False
         )
@@ -525,6 +529,11 @@ def run_chunked(
     retried = sum(max(0, n - 1) for n in starts.values())
     work_seconds = sum(d.seconds for d in done.values())
     return ChunkedSummary(summary, len(chunks), workers, len(chunks) - len(todo), retried, work_seconds, render_seconds)
+
+
+def _absolute(model: str | None) -> str | None:
+    """A weights file's absolute path (None, the default weights, stays None)."""
+    return None if model is None else os.path.abspath(model)
 
 
 def _join(

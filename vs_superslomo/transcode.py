@@ -536,7 +536,7 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
 
     try:
         if output.suffix.lower() == ".y4m":
-            _atomic(output, write_y4m)
+            _atomic(output, write_y4m, overwrite=job.overwrite)
         else:
             audio, streams = encode_file(job, prepared, out, output, update, source=True)
     finally:
@@ -553,10 +553,17 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
     return Summary(src.num_frames, prepared.in_fps, out.num_frames, out_fps, output, seconds, audio, variable, streams)
 
 
-def _atomic(output: Path, write: Callable[[Path], object]) -> None:
+def _atomic(output: Path, write: Callable[[Path], object], *, overwrite: bool) -> None:
+    """``write`` the output under a temporary name, then give it the output's name: never replacing a file
+    that appeared there during the run (another program's) unless ``overwrite``."""
     try:
         # The temporary name keeps the extension: ffmpeg picks the container from it.
-        atomic_write(output, write, suffix=f".part{output.suffix}")
+        atomic_write(output, write, suffix=f".part{output.suffix}", replace=overwrite)
+    except FileExistsError:
+        raise JobError(
+            f"{output} appeared while this run wrote it (another program made it) and was left as it is; this "
+            "run's result was not kept: pass --overwrite to replace it, or choose another output name"
+        ) from None
     except OSError as exc:  # creating or renaming the temporary file
         raise _os_error(exc, output) from None
 
@@ -570,11 +577,13 @@ def encode_file(
     *,
     source: bool = False,
     frames: int | None = None,
+    overwrite: bool | None = None,
 ) -> tuple[str, str]:
     """Encode the clip ``video`` with ``job``'s codec into ``output`` (or copy ``video``, ffmpeg input options
     of video encoded so, e.g. a concat list), with ``source``: the other streams of ``job.input`` as the job
     wants them (:mod:`vs_superslomo.streams`); atomically, read back before it takes the name (``frames``
-    frames: by default the clip's). Returns what happened to the audio, and to the other streams."""
+    frames: by default the clip's), replacing a file of that name only with ``overwrite`` (None: the job's
+    --overwrite). Returns what happened to the audio, and to the other streams."""
     assert job.ffmpeg is not None
     clip = video if isinstance(video, vs.VideoNode) else None
     count = frames if frames is not None else clip.num_frames if clip is not None else None
@@ -590,7 +599,7 @@ def encode_file(
             audio = [None for _ in audio]
         check_encoded(ffprobe_beside(job.ffmpeg or "ffmpeg"), tmp, output, count, prepared.fps, audio)
 
-    _atomic(output, write)
+    _atomic(output, write, overwrite=job.overwrite if overwrite is None else overwrite)
     return (plan.audio, plan.others) if plan is not None else ("none", "")
 
 
