@@ -366,3 +366,15 @@ def test_a_colon_in_a_chunked_output_name(
     status, _, err = run_cli([str(clip), "-o", str(out), "--model", weights, *JOB, *CHUNKED], capsys)
     assert status == 0, err
     assert fingerprint(tmp_path / out) == single and not work_folder(tmp_path / out).exists()
+
+
+def test_more_local_workers_than_cores_is_refused(
+    source: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip, weights = source
+    cores = os.cpu_count() or 1
+    args = [str(clip), "-o", str(tmp_path / "out.mkv"), "--model", weights, "--workers", str(cores + 1)]
+    status, _, err = run_cli(args, capsys)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert f"this machine has {cores} CPU cores, and more workers than cores only share them" in err
+    assert os.listdir(tmp_path) == []

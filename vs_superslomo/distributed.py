@@ -377,12 +377,44 @@ def _ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Ite
             ray.init(address=settings.address, **quiet)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... for one cause
             raise JobError(f"cannot join the Ray cluster at {settings.address}: {_first_line(exc)}") from None
-    else:
+        try:
+            yield False
+        finally:
+            ray.shutdown()
+        return
+    with _loopback_only():
         ray.init(num_cpus=(settings.workers or 1) * threads, include_dashboard=False, **quiet)
+        try:
+            yield True
+        finally:
+            ray.shutdown()
+
+
+# Ray's switch for "clusters may form here" (off by default on Windows and macOS), read by its processes.
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _loopback_only() -> Iterator[None]:
+    """A local session whose servers (GCS, raylet, workers) listen on 127.0.0.1 alone, not on every interface.
+
+    Ray binds them to the node's address, which it takes to be the loopback one only where it believes no
+    cluster can form: its setting for Windows and macOS, given here to it and to the processes it starts
+    (Ray 2.60 has no other way: ray.init(_node_ip_address="127.0.0.1") is turned into the machine's address).
+    """
+    import ray._private.ray_constants as constants
+
+    saved = constants.ENABLE_RAY_CLUSTER, os.environ.get(_CLUSTER_ENV)
+    constants.ENABLE_RAY_CLUSTER = False
+    os.environ[_CLUSTER_ENV] = "0"
     try:
-        yield settings.address is None
+        yield
     finally:
-        ray.shutdown()
+        constants.ENABLE_RAY_CLUSTER = saved[0]
+        if saved[1] is None:
+            os.environ.pop(_CLUSTER_ENV, None)
+        else:
+            os.environ[_CLUSTER_ENV] = saved[1]
 
 
 def _stop_chunks(ray: ModuleType, progress: Any, running: list[Any]) -> None:
@@ -443,8 +475,14 @@ def run_chunked(
         raise JobError("--workers encodes segments and joins them with ffmpeg, which is not installed here")
     if job.output.suffix.lower() == ".y4m":
         raise JobError("--workers joins encoded segments: name the output .mkv (--codec ffv1 is lossless) or .mp4")
+    cores = os.cpu_count() or 1
+    if settings.address is None and settings.workers is not None and settings.workers > cores:
+        raise JobError(
+            f"--workers {settings.workers}: this machine has {cores} CPU cores, and more workers than cores only "
+            f"share them (no faster, more memory); give at most {cores}, or --ray-address for a cluster"
+        )
     started = time.perf_counter()
-    local_threads = settings.threads or max(1, (os.cpu_count() or 1) // (settings.workers or 1))
+    local_threads = settings.threads or max(1, cores // (settings.workers or 1))
     threads = settings.threads or (1 if settings.address else local_threads)
     prepared = recipe.build(log)
     ffprobe = ffprobe_beside(job.ffmpeg)
