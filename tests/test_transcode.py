@@ -198,3 +198,43 @@ def test_a_single_run_removes_the_folder_an_interrupted_chunked_run_left(
     assert run(src, "-o", out, "--model", weights) == 0
     assert f"removed {work.path}: the unfinished chunks of an earlier --workers run" in capsys.readouterr().err
     assert not work.path.exists() and [p.name for p in tmp_path.glob(".*")] == []
+
+
+def test_rgb_input_is_written_as_yuv_444(tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "rgb.mkv"
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=25:duration=0.2",
+        "-c:v",
+        "libx264rgb",
+        "-pix_fmt",
+        "rgb24",
+        str(src),
+    )
+    out = tmp_path / "out.mkv"
+    assert run(src, "-o", out, "--model", weights, "--codec", "ffv1") == 0
+    err = capsys.readouterr().err
+    assert err == f"note: {src} is RGB (RGB24); it is written as YUV444P8 with the usual colour for its size\n"
+    video = streams(out)["streams"][0]
+    assert (video["pix_fmt"], video["nb_read_packets"]) == ("yuv444p", "10")
+
+    def first_frame(path: Path) -> bytes:
+        cmd = [FFMPEG, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+        return subprocess.run(cmd, capture_output=True, check=True).stdout
+
+    a, b = first_frame(src), first_frame(out)  # a source frame, through 8-bit YUV and back
+    assert len(a) == len(b) and max(abs(x - y) for x, y in zip(a, b, strict=True)) <= 4
+
+
+def test_frames_too_large_for_the_memory_are_refused_up_front(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a 16000x16000 input on a machine with less than 30 GiB: VapourSynth aborted the process (exit 134).
+    src = make_testsrc(tmp_path / "in.mp4")
+    monkeypatch.setattr(transcode, "memory_limit", lambda: 100_000, raising=False)
+    assert run(src, "-o", tmp_path / "out.mkv", "--model", weights) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is 64x48: frames that large need at least 0.0 GiB of memory here" in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))) == []

@@ -466,9 +466,44 @@ class Prepared:
         return _Span(self.first, self.source.num_frames, self.in_fps, self.factor)
 
 
+# The least memory a frame size takes, per pixel: a pair and its neighbours in float RGB, their flows, a new
+# frame and the conversions around it. A quarter of what a run took at its peak (460 bytes per pixel at
+# 3000x3000 with tiny weights, 2026-12-05), so only sizes that cannot fit at all are refused.
+_MIN_BYTES_PER_PIXEL = 128
+
+
+def memory_limit() -> int | None:
+    """The bytes this process may use at most: the machine's memory, or less under a cgroup or ulimit -v."""
+    limits = []
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    with contextlib.suppress(ValueError, OSError):
+        limits.append(int(Path("/sys/fs/cgroup/memory.max").read_text()))  # "max": no limit
+    return min(limits) if limits else None
+
+
+def _check_memory(clip: vs.VideoNode, path: Path) -> None:
+    """Refuse frames too large for this machine before any is made: VapourSynth aborts the whole process
+    (exit 134, "terminate called") when a frame's buffer cannot be allocated."""
+    limit = memory_limit()
+    need = clip.width * clip.height * _MIN_BYTES_PER_PIXEL
+    if limit is not None and need > limit:
+        raise JobError(
+            f"{path} is {clip.width}x{clip.height}: frames that large need at least {need / 2**30:.1f} GiB of "
+            f"memory here, and this process may use {limit / 2**30:.1f} GiB; scale it down first"
+        )
+
+
 def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Prepared:
     """Open ``job``'s input and build its filter graph (nothing is rendered); JobError for what the user can fix."""
     whole, starts = _open(job)
+    _check_memory(whole, job.input)
     damaged = job.ffmpeg is not None and _check_input(job.ffmpeg, whole, job.input, log)
     timestamps = _variable_timestamps(job, whole, starts)
     src, first = _trim(whole, job.start, job.end)
@@ -506,10 +541,25 @@ def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
         raise JobError(exc.reason) from None
     except vs.Error as exc:  # VapourSynth's own, while the filter builds its graph
         raise JobError(str(exc)) from None
-    out = from_rgb(rgb, like=src, colour=colour)
+    like, out_colour = _encodable(src, colour, job.input, log)
+    out = from_rgb(rgb, like=like, colour=out_colour)
     if Fraction(out.fps_num, out.fps_den) <= 0:
         raise JobError("the input has no constant frame rate; give --fps or convert it first")
-    return Prepared(src, first, in_fps, factor, timestamps, colour, out, damaged)
+    return Prepared(src, first, in_fps, factor, timestamps, out_colour, out, damaged)
+
+
+def _encodable(
+    src: vs.VideoNode, colour: ColourProps, path: Path, log: Callable[[str], None]
+) -> tuple[vs.VideoNode, ColourProps]:
+    """A clip of the format the output takes, and its colour: the source's, but YUV 4:4:4 at the same depth
+    for RGB input (e.g. libx264rgb), which y4m and the encoders' usual formats cannot carry."""
+    fmt = src.format
+    if fmt.color_family != vs.RGB:
+        return src, colour
+    yuv = fmt.replace(color_family=vs.YUV, subsampling_w=0, subsampling_h=0)
+    like = vs.core.std.BlankClip(src, format=yuv.id, length=1)
+    log(f"note: {path} is RGB ({fmt.name}); it is written as {yuv.name} with the usual colour for its size")
+    return like, source_colour(like)
 
 
 def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
