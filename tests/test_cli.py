@@ -134,6 +134,18 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert "bad --device 'gpu0'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seconds", ["inf", "nan", "0", "-1"])
+def test_chunk_seconds_must_be_a_positive_finite_number(
+    tmp_path: Path, seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:  # inf was a 31-line OverflowError, its work folder left locked
+        main(["in.mp4", "-o", str(tmp_path / "out.mkv"), "--workers", "1", "--chunk-seconds", seconds])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert f"--chunk-seconds must be a positive number of seconds, got {float(seconds):g}" in err
+    assert os.listdir(tmp_path) == []
+
+
 # --- end to end ---------------------------------------------------------------------------------------
 
 

@@ -238,3 +238,33 @@ def test_frames_too_large_for_the_memory_are_refused_up_front(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is 64x48: frames that large need at least 0.0 GiB of memory here" in err
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))) == []
+
+
+@pytest.mark.parametrize(("call", "shown"), [("sys.exit(0)", "sys.exit(0)"), ("sys.exit('bye')", "sys.exit('bye')")])
+def test_a_script_that_exits_is_a_failure_that_says_so(
+    tmp_path: Path, call: str, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "exits.vpy"
+    script.write_text(
+        f"import sys\nimport vapoursynth as vs\nvs.core.std.BlankClip(format=vs.YUV420P8).set_output()\n{call}\n"
+    )
+    out = tmp_path / "out.mkv"
+    assert main(["render", str(script), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"vs-superslomo render: error: {script} stopped with {shown} before it could be rendered; a script ends with clip.set_output()\n"
+    )
+    assert not out.exists()
+
+
+def test_rotated_phone_video_gives_no_odd_size_warning(
+    tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = make_testsrc(tmp_path / "plain.mp4", audio=False)
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))  # rotation side data
+    assert run(rotated, "-o", tmp_path / "out.mp4", "--model", weights) == 0
+    assert capsys.readouterr().err == ""
+    video = streams(tmp_path / "out.mp4")["streams"][0]
+    assert (video["width"], video["height"]) == (48, 64)  # upright, as it plays

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import socket
@@ -194,8 +195,8 @@ def worker_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         if given:
             parser.error(f"{given[0]} is for chunked runs: give --workers N (or --ray-address ADDR) too")
         return None
-    if not args.chunk_seconds > 0:
-        parser.error(f"--chunk-seconds must be positive, got {args.chunk_seconds:g}")
+    if not 0 < args.chunk_seconds < math.inf:  # NaN and inf too: chunks of no or endless length
+        parser.error(f"--chunk-seconds must be a positive number of seconds, got {args.chunk_seconds:g}")
     if args.retries < 0:
         parser.error(f"--retries must be 0 or more, got {args.retries}")
     address = args.ray_address or os.environ.get("RAY_ADDRESS") or None

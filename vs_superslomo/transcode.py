@@ -730,6 +730,16 @@ def _streams(probe_json: str, kind: str) -> list[dict[str, object]]:
     return [s for s in streams if isinstance(s, dict) and s.get("codec_type") == kind]
 
 
+def _quarter_turned(stream: dict[str, object]) -> bool:
+    """Whether the stream's display matrix turns it by 90 or 270 degrees (ffprobe's ``rotation`` side data)."""
+    side_data = stream.get("side_data_list")
+    for data in side_data if isinstance(side_data, list) else []:
+        rotation = data.get("rotation") if isinstance(data, dict) else None
+        if isinstance(rotation, (int, float)):
+            return round(rotation) % 180 == 90
+    return False
+
+
 def _check_input(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str], None]) -> bool:
     """Warn where what decodes differs from what the container holds; return whether the file looks damaged.
 
@@ -742,6 +752,8 @@ def _check_input(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str
     except (OSError, subprocess.TimeoutExpired):
         return False
     width, height = stream.get("width"), stream.get("height")
+    if _quarter_turned(stream):  # a phone's rotation side data: bestsource turns the picture upright
+        width, height = height, width
     if isinstance(width, int) and isinstance(height, int) and (width, height) != (clip.width, clip.height):
         log(
             f"warning: {path} is {width}x{height} {stream.get('pix_fmt', '')}, which VapourSynth holds only at "
