@@ -251,10 +251,8 @@ def test_a_script_that_exits_is_a_failure_that_says_so(
     out = tmp_path / "out.mkv"
     assert main(["render", str(script), "-o", str(out)]) == 1
     err = capsys.readouterr().err
-    assert (
-        err
-        == f"vs-superslomo render: error: {script} stopped with {shown} before it could be rendered; a script ends with clip.set_output()\n"
-    )
+    expected = f"{script} stopped with {shown} before it could be rendered; a script ends with clip.set_output()"
+    assert err == f"vs-superslomo render: error: {expected}\n"
     assert not out.exists()
 
 
