@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +268,22 @@ def test_rotated_phone_video_gives_no_odd_size_warning(
     assert capsys.readouterr().err == ""
     video = streams(tmp_path / "out.mp4")["streams"][0]
     assert (video["width"], video["height"]) == (48, 64)  # upright, as it plays
+
+
+def test_sigterm_removes_the_partial_file_and_says_so(tmp_path: Path, weights: str) -> None:
+    src = make_testsrc(tmp_path / "in.mp4", frames=50)
+    out = tmp_path / "out.mkv"
+    command = [sys.executable, "-m", "vs_superslomo", str(src), "-o", str(out), "--model", weights, "--factor", "8"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and not list(tmp_path.glob(".out.mkv.*.part.mkv")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the job ended before it could be stopped"
+        proc.terminate()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err.rstrip().endswith("(the partial file was removed)"), err
+    assert not out.exists() and list(tmp_path.glob(".out.mkv*")) == []

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -592,10 +593,9 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
     finally:
         close()
     if output != job.output:
-        log(
-            f"encode it with: ffmpeg -i {output} -i {job.input} -map 0:v -map 1:a? -c:v libx264 -crf 18 "
-            f"-c:a copy {job.output}"
-        )
+        command = ["ffmpeg", "-i", ff_path(output), "-i", ff_path(job.input), "-map", "0:v", "-map", "1:a?"]
+        command += ["-c:v", "libx264", "-crf", "18", "-c:a", "copy", ff_path(job.output)]
+        log(f"encode it with: {shlex.join(command)}")  # quoted: names with spaces, quotes or ':' paste as they are
     if remove_abandoned(job.output):
         log(f"removed {work_folder(job.output)}: the unfinished chunks of an earlier --workers run to {job.output}")
     seconds = time.perf_counter() - started
