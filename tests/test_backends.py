@@ -204,3 +204,39 @@ def test_the_test_extra_installs_every_backend() -> None:
     setup = (Path(__file__).resolve().parent.parent / "setup.cfg").read_text()
     test_extra = setup.split("\ntest =")[1].split("\n\n")[0]
     assert "onnx" in test_extra and "openvino" in test_extra
+
+
+@pytest.mark.parametrize("backend", [backend_param(b) for b in ONNX_BACKENDS])
+def test_a_damaged_cached_graph_is_exported_again(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    frames = random_frames(2, 40, 60, seed=3)
+    model = make_model(seed=13)
+    first = Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
+    (graph,) = backends.onnx_cache_dir().glob("interp-*.onnx")
+    weight = model.interp.conv3.weight.detach().contiguous().numpy().tobytes()
+    data = graph.read_bytes()
+    assert data.count(weight) == 1
+    graph.write_bytes(data.replace(weight, b"\xff" * len(weight)))  # NaNs in its weights: a valid graph still
+    monkeypatch.setattr(backends, "_LOADED", {})  # a new process: graphs are read from the cache folder again
+    again = Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
+    assert torch.equal(again, first) and graph.read_bytes() == data
+
+
+@pytest.mark.parametrize("backend", [backend_param(b) for b in ONNX_BACKENDS])
+def test_an_unwritable_cache_folder_runs_without_it_and_says_so_once(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "cache").write_text("a file where the cache folder would go")  # no folder can be made in it
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(backends, "_SCRATCH", [], raising=False)  # warned afresh
+    frames = random_frames(2, 40, 60, seed=3)
+    model = make_model(seed=14)
+    reference = Interpolator(model, CPU, backend="torch", flow="dis").interpolate(frames[0], frames[1], [0.5])
+    got = Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
+    taller = random_frames(2, 72, 60, seed=3)
+    Interpolator(model, CPU, backend=backend, flow="dis").interpolate(taller[0], taller[1], [0.5])
+    assert float((got - reference).abs().max()) < 1e-3
+    err = capsys.readouterr().err
+    assert err.count("warning: cannot write the ONNX cache") == 1 and "set XDG_CACHE_HOME" in err, err

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -134,6 +135,18 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert "bad --device 'gpu0'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seconds", ["inf", "nan", "0", "-1"])
+def test_chunk_seconds_must_be_a_positive_finite_number(
+    tmp_path: Path, seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:  # inf was a 31-line OverflowError, its work folder left locked
+        main(["in.mp4", "-o", str(tmp_path / "out.mkv"), "--workers", "1", "--chunk-seconds", seconds])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert f"--chunk-seconds must be a positive number of seconds, got {float(seconds):g}" in err
+    assert os.listdir(tmp_path) == []
+
+
 # --- end to end ---------------------------------------------------------------------------------------
 
 
@@ -213,6 +226,8 @@ def test_trim_and_ffv1_and_ten_bit_444_with_bt601_full_range(tmp_path: Path, wei
 
 
 def test_without_ffmpeg_a_lossless_y4m_is_written(tmp_path: Path, weights: str) -> None:
+    tmp_path = tmp_path / "a folder's name"  # the printed command quotes it
+    tmp_path.mkdir()
     src = tmp_path / "in.y4m"
     clip = vs.core.std.BlankClip(width=48, height=32, format=vs.YUV420P8, length=5, fpsnum=10, color=[100, 128, 128])
     with open(src, "wb") as fh:
@@ -228,7 +243,9 @@ def test_without_ffmpeg_a_lossless_y4m_is_written(tmp_path: Path, weights: str) 
     assert not (tmp_path / "out.mp4").exists() and leftovers(tmp_path) == []
     back = vs.core.bs.VideoSource(str(summary.output), cachemode=0)
     assert (back.num_frames, back.fps_num, back.fps_den, back.format.id) == (10, 20, 1, vs.YUV420P8)
-    assert any("ffmpeg not found" in line for line in logs) and any("encode it with: ffmpeg" in line for line in logs)
+    assert any("ffmpeg not found" in line for line in logs)
+    (command,) = [line.removeprefix("encode it with: ") for line in logs if line.startswith("encode it with: ")]
+    assert shlex.split(command)[:5] == ["ffmpeg", "-i", f"file:{summary.output}", "-i", f"file:{src}"]
 
 
 def test_flow_option_reaches_the_filter(tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -404,7 +421,7 @@ def test_an_ffmpeg_that_exits_0_with_a_truncated_file_is_not_trusted(
     wrapper = bin_dir / "ffmpeg"
     # The real ffmpeg, then the file it wrote cut to half its size, silently and with exit status 0.
     wrapper.write_text(
-        f'#!/bin/sh\n"{FFMPEG}" "$@" || exit $?\nfor last; do :; done\n'
+        f'#!/bin/sh\n"{FFMPEG}" "$@" || exit $?\nfor last; do :; done\nlast="${{last#file:}}"\n'
         'truncate -s $(( $(stat -c %s "$last") / 2 )) "$last"\n'
     )
     wrapper.chmod(0o755)

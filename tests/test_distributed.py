@@ -28,6 +28,7 @@ from vs_superslomo.cli import main
 from vs_superslomo.distributed import Recipe, WorkerSettings, work_folder
 from vs_superslomo.transcode import Job
 from vs_superslomo.weights import save_model
+from vs_superslomo.workfolder import MARKER, WorkFolder
 
 ray = pytest.importorskip("ray")
 FFMPEG = shutil.which("ffmpeg") or ""  # "": not installed
@@ -315,3 +316,65 @@ def test_unreachable_address_and_missing_ray_are_one_line(
     with pytest.raises(SystemExit) as exit:  # a chunked-run option without --workers: a usage error
         main([*base, "--resume"])
     assert exit.value.code == 2 and "--resume is for chunked runs" in capsys.readouterr().err
+
+
+def test_a_work_folder_not_made_here_is_refused_and_left_alone(
+    source: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip, weights = source
+    out = tmp_path / "out.mkv"
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "doc.txt").write_text("important")
+    work_folder(out).symlink_to(victim)  # a link where the work folder goes: emptying it once emptied victim
+    args = [str(clip), "-o", str(out), "--model", weights, "--codec", "ffv1", "--workers", "1", "--chunk-seconds", "1"]
+    status, _, err = run_cli(args, capsys)
+    assert status == 1 and len(err.splitlines()) == 1 and "did not make what is there" in err, err
+    assert (victim / "doc.txt").read_text() == "important" and os.listdir(victim) == ["doc.txt"]
+    work_folder(out).unlink()
+    work_folder(out).mkdir()  # a folder of that name this program did not make (no marker)
+    (work_folder(out) / "plan.json").write_text("{}")
+    assert run_cli(args, capsys)[0] == 1
+    assert os.listdir(work_folder(out)) == ["plan.json"] and not out.exists()
+
+
+def test_starting_afresh_removes_only_this_programs_files(
+    source: tuple[Path, str], single: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip, weights = source
+    out = tmp_path / "chunked.mkv"
+    with WorkFolder(out) as work:  # an earlier run's folder, with a file someone put there
+        (work.path / "chunk-00000.nut").write_bytes(b"an old segment")
+        (work.path / "notes.txt").write_text("mine")
+    status, _, err = run_cli([str(clip), "-o", str(out), "--model", weights, *JOB, *CHUNKED], capsys)
+    assert status == 0, err
+    assert "1 finished chunks of an earlier run were discarded" in err
+    assert fingerprint(out) == single
+    assert set(os.listdir(work_folder(out))) - {"lock", MARKER} == {"notes.txt"}  # kept, and its folder
+
+
+def test_a_colon_in_a_chunked_output_name(
+    source: tuple[Path, str],
+    single: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clip, weights = source
+    monkeypatch.chdir(tmp_path)
+    out = Path("a:b.mkv")  # once read by ffmpeg as the protocol "a", after every chunk was rendered
+    status, _, err = run_cli([str(clip), "-o", str(out), "--model", weights, *JOB, *CHUNKED], capsys)
+    assert status == 0, err
+    assert fingerprint(tmp_path / out) == single and not work_folder(tmp_path / out).exists()
+
+
+def test_more_local_workers_than_cores_is_refused(
+    source: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip, weights = source
+    cores = os.cpu_count() or 1
+    args = [str(clip), "-o", str(tmp_path / "out.mkv"), "--model", weights, "--workers", str(cores + 1)]
+    status, _, err = run_cli(args, capsys)
+    assert status == 1 and len(err.splitlines()) == 1, err
+    assert f"this machine has {cores} CPU cores, and more workers than cores only share them" in err
+    assert os.listdir(tmp_path) == []

@@ -91,3 +91,22 @@ def test_a_cache_is_pruned_least_recently_used_first_down_to_its_limit(tmp_path:
     assert prune_least_recent(tmp_path, "*.onnx", 800, keep=keep) == [tmp_path / "b.onnx"]
     assert prune_least_recent(tmp_path, "*.onnx", 10, keep=keep) == [tmp_path / "c.onnx", tmp_path / "a.onnx"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".c.onnx.abcd1234.part.onnx", "new.onnx", "notes.txt"]
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_without_replace_a_file_that_appeared_meanwhile_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    if not links:  # a file system without hard links: checked, then renamed
+        monkeypatch.setattr(os, "link", lambda *args, **kwargs: (_ for _ in ()).throw(PermissionError(1, "no links")))
+    target = tmp_path / "out.txt"
+
+    def write(tmp: Path) -> None:
+        tmp.write_text("mine")
+        target.write_text("theirs")  # another program, while this one writes
+
+    with pytest.raises(FileExistsError):
+        atomic_write(target, write, replace=False)
+    assert target.read_text() == "theirs" and os.listdir(tmp_path) == ["out.txt"]
+    atomic_write(tmp_path / "new.txt", lambda tmp: tmp.write_text("mine"), replace=False)
+    assert (tmp_path / "new.txt").read_text() == "mine" and len(os.listdir(tmp_path)) == 2

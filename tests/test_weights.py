@@ -255,3 +255,35 @@ def test_the_shipped_default_weights_load_and_run() -> None:
     assert info.warp == "exact" and "held out" in info.provenance
     out = superslomo(clip_from_arrays(random_frames(2, 24, 40)))
     assert out.get_frame(1).props["SuperSloMoT"] == 0.5
+
+
+def nan_model() -> SuperSloMo:
+    model = make_model()
+    with torch.no_grad():
+        model.interp.conv3.weight[0, 0, 0, 0] = float("nan")
+    return model
+
+
+def test_non_finite_weights_and_metadata_are_refused_when_loaded(tmp_path: Path) -> None:
+    save_model(nan_model(), tmp_path / "nan.safetensors")
+    with pytest.raises(WeightsError, match=r"nan\.safetensors: interp network key 'conv3\.weight' holds NaN"):
+        load_model(tmp_path / "nan.safetensors")
+    write_original_ckpt(nan_model(), tmp_path / "nan.ckpt")
+    with pytest.raises(WeightsError, match=r"nan\.ckpt: interp network key 'conv3\.weight' holds NaN"):
+        load_model(tmp_path / "nan.ckpt")
+    tensors = {
+        f"{prefix}.{k}": v
+        for prefix in ("flow", "interp")
+        for k, v in getattr(make_model(), prefix).state_dict().items()
+    }
+    meta = {"width": str(TINY_WIDTH), "warp": "exact", "mean": "nan,nan,nan"}
+    save_file(tensors, str(tmp_path / "mean.safetensors"), metadata=meta)
+    with pytest.raises(WeightsError, match=r"metadata mean must be 3 finite numbers, got 'nan,nan,nan'"):
+        load_model(tmp_path / "mean.safetensors")
+
+
+def test_a_network_that_outputs_nan_is_an_error_naming_weights_and_backend() -> None:
+    clip = superslomo(clip_from_arrays(random_frames(2, 32, 32)), 2, model=nan_model(), backend="torch")
+    clip.get_frame(0)  # a source frame
+    with pytest.raises(vs.Error, match=r"NaN or infinite values on backend='torch': the weights are damaged"):
+        clip.get_frame(1)

@@ -15,6 +15,7 @@ frames would differ in their last bits.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import importlib
@@ -22,6 +23,9 @@ import importlib.util
 import io
 import logging
 import os
+import shutil
+import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -80,7 +84,7 @@ CONV1_INPUT = "conv1"
 # AveragePool, LeakyRelu and Concat, which TensorRT 10 and the CPU runtimes read.
 OPSET = 18
 _ORT_SPIN = "0"
-_FORMAT = 3  # bump when the exported graphs change, so old cache files are not used
+_FORMAT = 4  # bump when the exported graphs change, so old cache files are not used (4: with their digests)
 # The cache folder's size: a graph is 20-80 MB (default to full network), one per weights, frame size and
 # torch/backend version, so without a bound it grows with every new size and upgrade. Past this, the graphs
 # used longest ago go (exported again when next needed); 1 GiB holds about 50 sizes of the default weights.
@@ -184,7 +188,8 @@ def _quiet() -> Iterator[None]:
 
 def export_onnx(module: nn.Module, example: Tensor, path: Path, input_name: str, output_name: str) -> None:
     """Write ``module`` (one tensor in, one out) to ``path`` as an ONNX graph for inputs shaped like ``example``,
-    with any batch size; atomically, so a reader never sees half a file. Raises :class:`BackendError`."""
+    with any batch size; atomically, so a reader never sees half a file. Raises :class:`BackendError`, or
+    OSError when ``path``'s folder cannot be written."""
     module = module.eval()
     try:
         import onnxscript  # noqa: F401  (torch's exporter needs it; say so before it fails deep inside)
@@ -212,7 +217,7 @@ def export_onnx(module: nn.Module, example: Tensor, path: Path, input_name: str,
 
     try:
         atomic_write(path, write, suffix=".part.onnx")
-    except BackendError:
+    except (BackendError, OSError):  # OSError: the folder cannot be written, which the caller handles
         raise
     except Exception as exc:
         first = _first_line(exc)
@@ -220,6 +225,41 @@ def export_onnx(module: nn.Module, example: Tensor, path: Path, input_name: str,
             f"exporting {path.name} to ONNX failed: {first}; the exporter comes with {_install_hint('onnxruntime')} "
             "(torch and onnxscript), or use backend='torch'"
         ) from exc
+
+
+def _digest_path(graph: Path) -> Path:
+    return graph.with_name(graph.name + ".sha256")
+
+
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _intact(graph: Path) -> bool:
+    """Whether the cached ``graph`` is there and exactly as exported: its bytes hash to the digest stored with
+    it. A damaged one (a flipped bit in its weights gave every frame as solid green) is exported again."""
+    try:
+        return _digest_path(graph).read_text().strip() == _file_digest(graph)
+    except OSError:
+        return False
+
+
+_SCRATCH: list[Path] = []  # the process's own folder for graphs when the cache folder cannot be written
+
+
+def _scratch_folder(exc: OSError) -> Path:
+    """A temporary folder for this process's graphs, made (and the user told, once) on first need."""
+    if not _SCRATCH:
+        folder = Path(tempfile.mkdtemp(prefix="vs-superslomo-onnx-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _SCRATCH.append(folder)
+        print(
+            f"vs-superslomo: warning: cannot write the ONNX cache {onnx_cache_dir()} ({exc.strerror or exc}): "
+            "graphs are exported for this run only; make it writable, or set XDG_CACHE_HOME to a writable folder",
+            file=sys.stderr,
+        )
+    return _SCRATCH[0]
 
 
 def _version(backend: str) -> str:
@@ -257,13 +297,32 @@ class _OnnxNet:
 
     def _graph(self, example: Tensor) -> Path:
         path = self.path(*example.shape[-2:])
-        if path.is_file():
+        if _intact(path):
             with contextlib.suppress(OSError):  # a cache this user may only read is still used
                 os.utime(path)  # used now: the last to go when the cache is pruned
-        else:
-            export_onnx(self.module, example.detach().float().cpu(), path, self.input_name, self.output_name)
-            prune_least_recent(path.parent, "*.onnx", ONNX_CACHE_BYTES, keep=path)
+            return path
+        try:
+            self._export(example, path)
+        except OSError as exc:  # the cache folder cannot be written (read-only, full, another user's)
+            path = _scratch_folder(exc) / path.name
+            if not _intact(path):
+                try:
+                    self._export(example, path)
+                except OSError as again:
+                    raise BackendError(
+                        f"cannot write the exported {self.part} U-Net to {path.parent}: {again.strerror or again}"
+                    ) from None
+            return path
+        for pruned in prune_least_recent(path.parent, "*.onnx", ONNX_CACHE_BYTES, keep=path):
+            _digest_path(pruned).unlink(missing_ok=True)
         return path
+
+    def _export(self, example: Tensor, path: Path) -> None:
+        """Export the graph to ``path`` and store its SHA-256 beside it, checked before every later use."""
+        _digest_path(path).unlink(missing_ok=True)
+        export_onnx(self.module, example.detach().float().cpu(), path, self.input_name, self.output_name)
+        digest = _file_digest(path)
+        atomic_write(_digest_path(path), lambda tmp: tmp.write_text(digest))
 
     def _load(self, path: Path, shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
         key = (str(path), shape if self.backend == "openvino" else (), self.threads)

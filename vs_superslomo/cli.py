@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -239,10 +240,29 @@ def _run_main(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status. Errors are one line on stderr, never a traceback."""
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
+        with _terminate_as_interrupt():
+            return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # also while torch and VapourSynth load, before any file is touched
         print("vs-superslomo: interrupted; no output written (the partial file was removed)", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, a job scheduler's stop) ends the run as Ctrl-C does: the partial file removed, one line.
+    It is passed on as SIGINT, whose handling also survives VapourSynth's callbacks. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

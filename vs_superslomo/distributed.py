@@ -20,13 +20,14 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -36,9 +37,9 @@ from typing import Any
 from .chunks import Chunk, chunk_target, concat_durations_us, first_output_at, longest_first, plan_chunks, source_edges
 from .colour import to_rgb
 from .errors import JobError
-from .files import atomic_write
 from .scenechange import find_cuts
 from .script import prepare_script
+from .streams import ff_path
 from .timing import TimestampTiming, Timing
 from .transcode import (
     MP4_LIKE,
@@ -51,14 +52,9 @@ from .transcode import (
     encode_file,
     ffprobe_beside,
     prepare,
-    probe_audio,
     progress_bar,
 )
-
-try:
-    import fcntl
-except ImportError:  # Windows: the work folder is not locked
-    fcntl = None  # type: ignore[assignment]
+from .workfolder import WorkFolder, work_folder
 
 __all__ = [
     "INSTALL_HINT",
@@ -74,7 +70,6 @@ __all__ = [
 INSTALL_HINT = "pip install 'vs-superslomo[ray]'"
 DEFAULT_CHUNK_SECONDS = 10.0
 DEFAULT_RETRIES = 3
-_PLAN_VERSION = 1
 _POLL_SECONDS = 0.5
 _REPORT_SECONDS = 0.25  # how often a worker reports its frames to the progress bar (and asks whether to stop)
 _STOP_SECONDS = 30.0  # how long the driver waits for running chunks it asked to stop
@@ -200,17 +195,12 @@ def worker_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         if given:
             parser.error(f"{given[0]} is for chunked runs: give --workers N (or --ray-address ADDR) too")
         return None
-    if not args.chunk_seconds > 0:
-        parser.error(f"--chunk-seconds must be positive, got {args.chunk_seconds:g}")
+    if not 0 < args.chunk_seconds < math.inf:  # NaN and inf too: chunks of no or endless length
+        parser.error(f"--chunk-seconds must be a positive number of seconds, got {args.chunk_seconds:g}")
     if args.retries < 0:
         parser.error(f"--retries must be 0 or more, got {args.retries}")
     address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
     return WorkerSettings(args.workers, address, args.threads_per_worker, args.chunk_seconds, args.resume, args.retries)
-
-
-def work_folder(output: Path) -> Path:
-    """Where a chunked run to ``output`` keeps its plan and segments: a hidden folder beside it."""
-    return output.parent / f".{output.name}.chunks"
 
 
 def _segment_suffix(output: Path) -> str:
@@ -301,7 +291,8 @@ def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, pro
             if ray.get(progress.report.remote(chunk.index, done)):
                 raise _Stopped  # out of the render: the segment's temporary file is removed, ffmpeg stopped
 
-    encode_file(job, prepared, prepared.clip[chunk.start : chunk.end], segment, update)
+    # A segment left incomplete by an earlier run is replaced.
+    encode_file(job, prepared, prepared.clip[chunk.start : chunk.end], segment, update, overwrite=True)
     return ChunkDone(chunk.index, time.perf_counter() - started, host, os.getpid())
 
 
@@ -339,62 +330,6 @@ def _plan(recipe: Recipe, prepared: Prepared, settings: WorkerSettings, workers:
     target = chunk_target(settings.chunk_seconds, prepared.fps, source, total, workers)
     timing = _timing(prepared)
     return plan_chunks(source_edges(source, target, cuts), lambda i: first_output_at(timing, i), total)
-
-
-class _WorkFolder:
-    """The work folder of a chunked run: locked while the run lasts, its plan in ``plan.json``."""
-
-    def __init__(self, output: Path) -> None:
-        self.path = work_folder(output)
-        self.output = output
-        self._lock: int | None = None
-
-    def __enter__(self) -> _WorkFolder:
-        self.path.mkdir(exist_ok=True)
-        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise JobError(
-                    f"another run is writing {self.output} (its chunks are in {self.path}); wait for it or stop it"
-                ) from None
-        self._lock = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._lock is not None:
-            os.close(self._lock)
-
-    def load_plan(self, fingerprint: Mapping[str, str]) -> list[Chunk] | None:
-        """The chunks of the run this folder holds, when it ran this same job; JobError when another job."""
-        try:
-            plan = json.loads((self.path / "plan.json").read_text())
-        except (OSError, ValueError):
-            return None
-        if plan.get("version") != _PLAN_VERSION or plan.get("job") != dict(fingerprint):
-            raise JobError(
-                f"{self.path} holds chunks of another job (other options or input files): run without --resume "
-                "to start afresh (it is then emptied)"
-            )
-        return [Chunk(i, start, end) for i, (start, end) in enumerate(plan["chunks"])]
-
-    def start_afresh(self, fingerprint: Mapping[str, str], chunks: Sequence[Chunk]) -> int:
-        """Empty the folder (it holds only this program's files), write the new plan; return how many
-        finished segments of an earlier run were discarded."""
-        discarded = len(list(self.path.glob("chunk-*")))
-        for entry in self.path.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            elif entry.name != "lock":
-                entry.unlink()
-        plan = {"version": _PLAN_VERSION, "job": dict(fingerprint), "chunks": [[c.start, c.end] for c in chunks]}
-        atomic_write(self.path / "plan.json", lambda tmp: tmp.write_text(json.dumps(plan, indent=1)))
-        return discarded
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _complete(ffprobe: str, segment: Path, chunk: Chunk, fps: Fraction) -> bool:
@@ -443,12 +378,44 @@ def _ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Ite
             ray.init(address=settings.address, **quiet)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... for one cause
             raise JobError(f"cannot join the Ray cluster at {settings.address}: {_first_line(exc)}") from None
-    else:
+        try:
+            yield False
+        finally:
+            ray.shutdown()
+        return
+    with _loopback_only():
         ray.init(num_cpus=(settings.workers or 1) * threads, include_dashboard=False, **quiet)
+        try:
+            yield True
+        finally:
+            ray.shutdown()
+
+
+# Ray's switch for "clusters may form here" (off by default on Windows and macOS), read by its processes.
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _loopback_only() -> Iterator[None]:
+    """A local session whose servers (GCS, raylet, workers) listen on 127.0.0.1 alone, not on every interface.
+
+    Ray binds them to the node's address, which it takes to be the loopback one only where it believes no
+    cluster can form: its setting for Windows and macOS, given here to it and to the processes it starts
+    (Ray 2.60 has no other way: ray.init(_node_ip_address="127.0.0.1") is turned into the machine's address).
+    """
+    import ray._private.ray_constants as constants
+
+    saved = constants.ENABLE_RAY_CLUSTER, os.environ.get(_CLUSTER_ENV)
+    constants.ENABLE_RAY_CLUSTER = False
+    os.environ[_CLUSTER_ENV] = "0"
     try:
-        yield settings.address is None
+        yield
     finally:
-        ray.shutdown()
+        constants.ENABLE_RAY_CLUSTER = saved[0]
+        if saved[1] is None:
+            os.environ.pop(_CLUSTER_ENV, None)
+        else:
+            os.environ[_CLUSTER_ENV] = saved[1]
 
 
 def _stop_chunks(ray: ModuleType, progress: Any, running: list[Any]) -> None:
@@ -509,13 +476,19 @@ def run_chunked(
         raise JobError("--workers encodes segments and joins them with ffmpeg, which is not installed here")
     if job.output.suffix.lower() == ".y4m":
         raise JobError("--workers joins encoded segments: name the output .mkv (--codec ffv1 is lossless) or .mp4")
+    cores = os.cpu_count() or 1
+    if settings.address is None and settings.workers is not None and settings.workers > cores:
+        raise JobError(
+            f"--workers {settings.workers}: this machine has {cores} CPU cores, and more workers than cores only "
+            f"share them (no faster, more memory); give at most {cores}, or --ray-address for a cluster"
+        )
     started = time.perf_counter()
-    local_threads = settings.threads or max(1, (os.cpu_count() or 1) // (settings.workers or 1))
+    local_threads = settings.threads or max(1, cores // (settings.workers or 1))
     threads = settings.threads or (1 if settings.address else local_threads)
     prepared = recipe.build(log)
     ffprobe = ffprobe_beside(job.ffmpeg)
     fingerprint = _fingerprint(recipe)
-    with _ray_session(ray, settings, threads) as local, _WorkFolder(job.output) as work:
+    with WorkFolder(job.output.absolute()) as work, _ray_session(ray, settings, threads) as local:
         num_cpus, num_gpus, workers = _resources(ray, settings, job, threads)
         chunks = work.load_plan(fingerprint) if settings.resume else None
         if chunks is None:
@@ -527,7 +500,10 @@ def run_chunked(
                 )
         suffix = _segment_suffix(job.output)
         todo = [c for c in chunks if not _complete(ffprobe, _segment(work.path, c, suffix), c, prepared.fps)]
-        task_job = replace(job, device_index=None if num_gpus else -1)  # a GPU task sees only its own GPU
+        # Absolute paths: a worker's working folder is not necessarily this process's. A GPU task sees only
+        # its own GPU.
+        task_job = replace(job, input=job.input.absolute(), model=_absolute(job.model), output=job.output.absolute())
+        task_job = replace(task_job, device_index=None if num_gpus else -1)
         remote = ray.remote(_render_chunk).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_retries=settings.retries, retry_exceptions=False
         )
@@ -575,8 +551,8 @@ def run_chunked(
             close()
             ray.kill(progress)  # in a session that outlives the job (a cluster's), nothing of it stays
         render_seconds = time.perf_counter() - render_started
-        audio = _join(recipe, prepared, [_segment(work.path, c, suffix) for c in chunks], chunks, work.path)
-    work.remove()
+        audio, streams = _join(recipe, prepared, [_segment(work.path, c, suffix) for c in chunks], chunks, work.path)
+        work.remove()
     source = prepared.source
     summary = Summary(
         source.num_frames,
@@ -587,13 +563,21 @@ def run_chunked(
         time.perf_counter() - started,
         audio,
         prepared.timestamps is not None,
+        streams,
     )
     retried = sum(max(0, n - 1) for n in starts.values())
     work_seconds = sum(d.seconds for d in done.values())
     return ChunkedSummary(summary, len(chunks), workers, len(chunks) - len(todo), retried, work_seconds, render_seconds)
 
 
-def _join(recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: Sequence[Chunk], work: Path) -> str:
+def _absolute(model: str | None) -> str | None:
+    """A weights file's absolute path (None, the default weights, stays None)."""
+    return None if model is None else os.path.abspath(model)
+
+
+def _join(
+    recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: Sequence[Chunk], work: Path
+) -> tuple[str, str]:
     """Concatenate the segments in order without re-encoding, add the audio, write the output atomically."""
     job = recipe.job
     assert job.ffmpeg is not None
@@ -608,13 +592,12 @@ def _join(recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: 
         lines += [f"file '{segment.name}'", f"duration {duration}us"]
     listing = work / "concat.txt"
     listing.write_text("\n".join(lines) + "\n")
-    audio_codec = None if recipe.script else probe_audio(job.ffmpeg, job.input)
-    video = ["-f", "concat", "-safe", "0", "-i", str(listing)]
-    return encode_file(job, prepared, video, job.output, audio_codec=audio_codec, frames=prepared.clip.num_frames)
+    video = ["-f", "concat", "-safe", "0", "-i", ff_path(listing)]
+    return encode_file(job, prepared, video, job.output, source=not recipe.script, frames=prepared.clip.num_frames)
 
 
 def _codec_header(ffprobe: str, segment: Path) -> str:
     """A hash of the segment's codec parameters (SPS/PPS, ...): concatenation keeps only the first's."""
     cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_data_hash", "sha256"]
-    cmd += ["-show_entries", "stream=codec_name,width,height,pix_fmt,extradata_hash", "-of", "json", str(segment)]
+    cmd += ["-show_entries", "stream=codec_name,width,height,pix_fmt,extradata_hash", "-of", "json", ff_path(segment)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout

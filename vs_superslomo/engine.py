@@ -401,7 +401,7 @@ class Interpolator:
             if done is not None:
                 done.record()
         if done is None:
-            return frames.contiguous()
+            return _finite(frames.contiguous(), self.nets.backend)
         # Download outside the lock: the next pair's forward overlaps this copy.
         host = torch.empty(frames.shape, dtype=torch.float32, pin_memory=True)
         assert self._copy_stream is not None
@@ -409,4 +409,14 @@ class Interpolator:
             self._copy_stream.wait_event(done)
             host.copy_(frames, non_blocking=True)
         self._copy_stream.synchronize()
-        return host
+        return _finite(host, self.nets.backend)
+
+
+def _finite(frames: Tensor, backend: str) -> Tensor:
+    """``frames``, or an EngineError when the network gave NaN or infinite values (shown, they are solid green)."""
+    if not bool(torch.isfinite(frames).all()):
+        raise EngineError(
+            f"the network's output holds NaN or infinite values on backend={backend!r}: the weights are damaged "
+            "(check them with vs-superslomo info WEIGHTS) or the backend miscomputes (try backend='torch')"
+        )
+    return frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -63,13 +64,16 @@ def remove_stale_parts(path: str | os.PathLike[str], *, suffix: str = ".part") -
     return removed
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object], *, suffix: str = ".part") -> None:
+def atomic_write(
+    path: str | os.PathLike[str], write: Callable[[Path], object], *, suffix: str = ".part", replace: bool = True
+) -> None:
     """Call ``write(tmp)`` on a temporary path in ``path``'s folder (ending in ``suffix``), then rename it.
 
     The rename is atomic on one file system: ``path`` holds the old file or the whole new one, never a
     part; on any error (or Ctrl-C) the temporary file is removed, and temporary files of ``path`` left
     by killed runs are removed first (:func:`remove_stale_parts`). The file gets the mode the umask gives,
-    as if created by ``open``, not mkstemp's 0600.
+    as if created by ``open``, not mkstemp's 0600. Without ``replace``, a ``path`` that exists by then (another
+    program wrote it while ``write`` ran) stays as it is: FileExistsError, and the temporary file is removed.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,12 +84,29 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object], 
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until this run ends: marks the file as in use
         os.chmod(tmp, 0o666 & ~_umask())
         write(Path(tmp))
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            _rename_no_replace(Path(tmp), target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     finally:
         os.close(fd)
+
+
+def _rename_no_replace(tmp: Path, target: Path) -> None:
+    """Give ``tmp`` the name ``target`` unless that exists: a hard link fails atomically on an existing name."""
+    try:
+        os.link(tmp, target, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: checked, then renamed (a narrow race, not none)
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target)) from None
+        os.rename(tmp, target)
+    else:
+        os.unlink(tmp)
 
 
 def prune_least_recent(folder: Path, pattern: str, limit: int, *, keep: Path) -> list[Path]:

@@ -32,6 +32,11 @@ def load_script(path: Path, args: Mapping[str, str] | None = None) -> vs.VideoNo
     os.chdir(script.parent)  # relative paths in a script are relative to it, as in vspipe
     try:
         runpy.run_path(str(script), init_globals=dict(args or {}), run_name="__vapoursynth__")
+    except SystemExit as exc:  # sys.exit() ends the script, not this program: it made no output
+        raise JobError(
+            f"{path} stopped with sys.exit({exc.code!r}) before it could be rendered; a script ends with "
+            "clip.set_output()"
+        ) from None
     except Exception as exc:  # anything the script raises is the script's own error, in one line
         raise JobError(f"{path} failed: {_last_line(exc)}") from None
     finally:

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -44,8 +45,10 @@ from .holds import HoldRules
 from .plugin import FilterError, superslomo
 from .scenechange import DEFAULT_SC_THRESHOLD
 from .source import open_video
+from .streams import MP4_LIKE, StreamPlan, atempo_chain, ff_path, plan_streams, probe_streams, seconds_of
 from .tally import Tally, engine_text
 from .timing import fits_rate
+from .workfolder import remove_abandoned, work_folder
 
 __all__ = [
     "MP4_LIKE",
@@ -63,7 +66,6 @@ __all__ = [
     "parse_fps",
     "parse_time",
     "prepare",
-    "probe_audio",
     "progress_bar",
     "render_cache_mb",
     "run_job",
@@ -78,9 +80,6 @@ _ENCODERS: dict[Codec, list[str]] = {
     "x265": ["-c:v", "libx265", "-preset", "medium", "-x265-params", "log-level=error"],
     "ffv1": ["-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1"],
 }
-# Containers that cannot carry every audio codec; audio that does not fit is re-encoded to AAC.
-_MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
-MP4_LIKE = {".mp4", ".m4v", ".mov"}
 _LOSSLESS_CONTAINERS = {".mkv", ".avi", ".nut"}
 
 
@@ -125,16 +124,6 @@ def parse_time(text: str) -> Fraction:
     if seconds < 0:
         raise JobError(f"bad time {text!r}: it must not be negative")
     return seconds
-
-
-def atempo_chain(speed: Fraction) -> str:
-    """An ffmpeg filter that plays audio at ``speed`` (keeping pitch); atempo takes 0.5..100 per stage."""
-    stages: list[str] = []
-    while speed < Fraction(1, 2):
-        stages.append("atempo=0.5")
-        speed *= 2
-    stages.append(f"atempo={float(speed):.10g}")
-    return ",".join(stages)
 
 
 @dataclass
@@ -183,6 +172,7 @@ class Summary:
     engine: str | None = None  # where the networks ran: "openvino on cpu, fp32"
     held_replaced: int | None = None  # held frames interpolated (with --dedup)
     cuts: int | None = None  # scene cuts kept (unless --no-sc)
+    streams: str = ""  # what became of the input's subtitles, attachments, chapters, other streams
 
     def line(self, input_name: str) -> str:
         def dur(frames: int, fps: Fraction) -> str:
@@ -199,6 +189,7 @@ class Summary:
             f"{input_name}: {self.input_frames} frames at {in_rate} "
             f"({dur(self.input_frames, self.input_fps)}) -> {self.output}: {self.output_frames} frames at "
             f"{_fps_text(self.output_fps)} fps ({dur(self.output_frames, self.output_fps)}); audio {self.audio}; "
+            + (f"{self.streams}; " if self.streams else "")
             + "".join(f"{part}; " for part in done)
             + f"{self.seconds:.1f} s ({rate:.2f} frames/s)"
         )
@@ -261,7 +252,7 @@ def _variable_timestamps(job: Job, clip: vs.VideoNode, starts: list[Fraction] | 
 
 def _start_time(ffprobe: str, path: Path) -> Fraction | None:
     """The container's start time in seconds (that of its earliest stream), by ffprobe; None if unknown."""
-    cmd = [ffprobe, "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", str(path)]
+    cmd = [ffprobe, "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", ff_path(path)]
     try:
         return Fraction(subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout.strip())
     except (OSError, subprocess.TimeoutExpired, ValueError, ZeroDivisionError):
@@ -285,18 +276,6 @@ def _trim(clip: vs.VideoNode, start: Fraction | None, end: Fraction | None) -> t
 def ffprobe_beside(ffmpeg: str) -> str:
     """The ffprobe of the same installation: beside ``ffmpeg`` when that is a path, else from PATH."""
     return str(Path(ffmpeg).with_name("ffprobe")) if os.sep in ffmpeg else "ffprobe"
-
-
-def probe_audio(ffmpeg: str, path: Path) -> str | None:
-    """The codec name of the input's first audio stream, or None when it has none."""
-    cmd = [ffprobe_beside(ffmpeg), "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name"]
-    cmd += ["-of", "csv=p=0"]
-    try:
-        out = subprocess.run([*cmd, str(path)], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    name = out.stdout.strip().splitlines()
-    return name[0] if out.returncode == 0 and name else None
 
 
 def _colour_args(colour: ColourProps) -> list[str]:
@@ -325,46 +304,38 @@ class _Span:
 
 
 def _ffmpeg_command(
-    job: Job, tmp: Path, colour: ColourProps, audio_codec: str | None, span: _Span, video: list[str] | None = None
-) -> tuple[list[str], str]:
-    """The ffmpeg command line that reads y4m on stdin, and what happens to the audio. ``video``: input
-    options of video already encoded with the job's codec (e.g. a concat list of segments), copied instead."""
+    job: Job, tmp: Path, colour: ColourProps, plan: StreamPlan | None, span: _Span, video: list[str] | None = None
+) -> list[str]:
+    """The ffmpeg command line that reads y4m on stdin, with the streams of ``job.input`` that ``plan`` keeps
+    (None: the video alone). ``video``: input options of video already encoded with the job's codec (e.g. a
+    concat list of segments), copied instead."""
     assert job.ffmpeg is not None
     video_input = ["-f", "yuv4mpegpipe", "-i", "pipe:0"] if video is None else video
     cmd = [job.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *video_input]
-    audio = "none (the input has no audio)"
-    audio_args: list[str] = []
-    if audio_codec is not None:
-        if job.slowmo and job.audio == "drop":
-            audio = "dropped (slow motion; --audio stretch keeps it, slowed down)"
-        else:
-            if span.first or job.end is not None:
-                cmd += ["-ss", f"{float(span.first / span.fps):.6f}", "-t", f"{float(span.frames / span.fps):.6f}"]
-            cmd += ["-i", str(job.input)]
-            audio_args = ["-map", "1:a:0"]
-            if job.slowmo:
-                # Silence after the audio, then a cut, so that it lasts exactly as long as the video: atempo's
-                # output ends short of factor × the input's length (0.06 s at 4x on the bundled clip).
-                length = f"{float(span.seconds):.6f}"
-                stretch = f"{atempo_chain(1 / span.factor)},apad=whole_dur={length},atrim=end={length}"
-                audio_args += ["-af", stretch, "-c:a", "aac", "-b:a", "192k"]
-                audio = f"stretched {float(span.factor):g}x (pitch kept), AAC"
-            elif span.first or job.end is not None:
-                audio_args += ["-c:a", "aac", "-b:a", "192k"]  # a copy could only cut at packet edges
-                audio = f"trimmed and re-encoded {audio_codec} -> AAC"
-            elif job.output.suffix.lower() in MP4_LIKE and audio_codec not in _MP4_AUDIO:
-                audio_args += ["-c:a", "aac", "-b:a", "192k"]
-                audio = f"re-encoded {audio_codec} -> AAC ({job.output.suffix} cannot hold {audio_codec})"
-            else:
-                audio_args += ["-c:a", "copy"]
-                audio = f"copied ({audio_codec})"
+    streams: list[str] = []
+    if plan is not None:
+        if span.first or job.end is not None:
+            cmd += ["-ss", f"{float(span.first / span.fps):.6f}", "-t", f"{float(span.frames / span.fps):.6f}"]
+        cmd += ["-i", ff_path(job.input)]
+        streams = plan.args  # after the video's -map: they number the output's streams from 1
     codec = list(_ENCODERS[job.codec]) if video is None else ["-c:v", "copy"]
     if job.codec != "ffv1" and video is None:
         codec += ["-crf", str(job.crf if job.crf is not None else DEFAULT_CRF[job.codec])]
     if job.codec == "x265" and job.output.suffix.lower() in MP4_LIKE:
         codec += ["-tag:v", "hvc1"]  # plays in more players than the default hev1
-    cmd += ["-map", "0:v:0", *audio_args, *codec, *_colour_args(colour), str(tmp)]
-    return cmd, audio
+    return [*cmd, "-map", "0:v:0", *streams, *codec, *_colour_args(colour), ff_path(tmp)]
+
+
+def _plan(job: Job, span: _Span, output: Path) -> StreamPlan:
+    """What becomes of ``job.input``'s other streams in ``output``."""
+    streams, chapters = probe_streams(ffprobe_beside(job.ffmpeg or "ffmpeg"), job.input)
+    trimmed = span.first or job.end is not None
+    trim = (float(span.first / span.fps), float(span.frames / span.fps)) if trimmed else None
+    slowmo = span.factor if job.slowmo else None
+    stretch = job.audio == "stretch"
+    return plan_streams(
+        streams, chapters, output.suffix, slowmo=slowmo, stretch=stretch, trim=trim, video_seconds=float(span.seconds)
+    )
 
 
 def _render_error(exc: vs.Error) -> JobError:
@@ -497,6 +468,7 @@ class Prepared:
     timestamps: list[Fraction] | None  # each source frame's start time when the rate varies, else None
     colour: ColourProps
     clip: vs.VideoNode  # the output, in the source's format
+    damaged: bool = False  # the input holds less than its container says: its streams' stated lengths are wrong
 
     @property
     def fps(self) -> Fraction:
@@ -507,11 +479,45 @@ class Prepared:
         return _Span(self.first, self.source.num_frames, self.in_fps, self.factor, self.clip.num_frames / self.fps)
 
 
+# The least memory a frame size takes, per pixel: a pair and its neighbours in float RGB, their flows, a new
+# frame and the conversions around it. A quarter of what a run took at its peak (460 bytes per pixel at
+# 3000x3000 with tiny weights, 2026-12-05), so only sizes that cannot fit at all are refused.
+_MIN_BYTES_PER_PIXEL = 128
+
+
+def memory_limit() -> int | None:
+    """The bytes this process may use at most: the machine's memory, or less under a cgroup or ulimit -v."""
+    limits = []
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    with contextlib.suppress(ValueError, OSError):
+        limits.append(int(Path("/sys/fs/cgroup/memory.max").read_text()))  # "max": no limit
+    return min(limits) if limits else None
+
+
+def _check_memory(clip: vs.VideoNode, path: Path) -> None:
+    """Refuse frames too large for this machine before any is made: VapourSynth aborts the whole process
+    (exit 134, "terminate called") when a frame's buffer cannot be allocated."""
+    limit = memory_limit()
+    need = clip.width * clip.height * _MIN_BYTES_PER_PIXEL
+    if limit is not None and need > limit:
+        raise JobError(
+            f"{path} is {clip.width}x{clip.height}: frames that large need at least {need / 2**30:.1f} GiB of "
+            f"memory here, and this process may use {limit / 2**30:.1f} GiB; scale it down first"
+        )
+
+
 def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> Prepared:
     """Open ``job``'s input and build its filter graph (nothing is rendered); JobError for what the user can fix."""
     whole, starts = _open(job)
-    if job.ffmpeg is not None:
-        _check_input(job.ffmpeg, whole, job.input, log)
+    _check_memory(whole, job.input)
+    damaged = job.ffmpeg is not None and _check_input(job.ffmpeg, whole, job.input, log)
     timestamps = _variable_timestamps(job, whole, starts)
     src, first = _trim(whole, job.start, job.end)
     colour = source_colour(src)
@@ -548,10 +554,25 @@ def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
         raise JobError(exc.reason) from None
     except vs.Error as exc:  # VapourSynth's own, while the filter builds its graph
         raise JobError(str(exc)) from None
-    out = from_rgb(rgb, like=src, colour=colour)
+    like, out_colour = _encodable(src, colour, job.input, log)
+    out = from_rgb(rgb, like=like, colour=out_colour)
     if Fraction(out.fps_num, out.fps_den) <= 0:
         raise JobError("the input has no constant frame rate; give --fps or convert it first")
-    return Prepared(src, first, in_fps, factor, timestamps, colour, out)
+    return Prepared(src, first, in_fps, factor, timestamps, out_colour, out, damaged)
+
+
+def _encodable(
+    src: vs.VideoNode, colour: ColourProps, path: Path, log: Callable[[str], None]
+) -> tuple[vs.VideoNode, ColourProps]:
+    """A clip of the format the output takes, and its colour: the source's, but YUV 4:4:4 at the same depth
+    for RGB input (e.g. libx264rgb), which y4m and the encoders' usual formats cannot carry."""
+    fmt = src.format
+    if fmt.color_family != vs.RGB:
+        return src, colour
+    yuv = fmt.replace(color_family=vs.YUV, subsampling_w=0, subsampling_h=0)
+    like = vs.core.std.BlankClip(src, format=yuv.id, length=1)
+    log(f"note: {path} is RGB ({fmt.name}); it is written as {yuv.name} with the usual colour for its size")
+    return like, source_colour(like)
 
 
 def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
@@ -568,7 +589,7 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
             raise JobError(f"ffmpeg is not installed and the fallback output {output} exists; pass --overwrite")
         log(f"ffmpeg not found: writing lossless {output} instead (no audio)")
     update, close = progress_bar(job, out.num_frames)
-    audio = "none (y4m carries no audio)"
+    audio, streams = "none (y4m carries no audio)", ""
 
     def write_y4m(tmp: Path) -> None:
         try:
@@ -579,16 +600,17 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
 
     try:
         if output.suffix.lower() == ".y4m":
-            _atomic(output, write_y4m)
+            _atomic(output, write_y4m, overwrite=job.overwrite)
         else:
-            audio = encode_file(job, prepared, out, output, update, probe_audio(job.ffmpeg or "ffmpeg", job.input))
+            audio, streams = encode_file(job, prepared, out, output, update, source=True)
     finally:
         close()
     if output != job.output:
-        log(
-            f"encode it with: ffmpeg -i {output} -i {job.input} -map 0:v -map 1:a? -c:v libx264 -crf 18 "
-            f"-c:a copy {job.output}"
-        )
+        command = ["ffmpeg", "-i", ff_path(output), "-i", ff_path(job.input), "-map", "0:v", "-map", "1:a?"]
+        command += ["-c:v", "libx264", "-crf", "18", "-c:a", "copy", ff_path(job.output)]
+        log(f"encode it with: {shlex.join(command)}")  # quoted: names with spaces, quotes or ':' paste as they are
+    if remove_abandoned(job.output):
+        log(f"removed {work_folder(job.output)}: the unfinished chunks of an earlier --workers run to {job.output}")
     seconds = time.perf_counter() - started
     variable = prepared.timestamps is not None
     return Summary(
@@ -603,13 +625,21 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
         engine_text(job.device_index, job.fp16, job.backend),
         tally.held_replaced if job.dedup else None,
         tally.cuts if job.sc else None,
+        streams,
     )
 
 
-def _atomic(output: Path, write: Callable[[Path], object]) -> None:
+def _atomic(output: Path, write: Callable[[Path], object], *, overwrite: bool) -> None:
+    """``write`` the output under a temporary name, then give it the output's name: never replacing a file
+    that appeared there during the run (another program's) unless ``overwrite``."""
     try:
         # The temporary name keeps the extension: ffmpeg picks the container from it.
-        atomic_write(output, write, suffix=f".part{output.suffix}")
+        atomic_write(output, write, suffix=f".part{output.suffix}", replace=overwrite)
+    except FileExistsError:
+        raise JobError(
+            f"{output} appeared while this run wrote it (another program made it) and was left as it is; this "
+            "run's result was not kept: pass --overwrite to replace it, or choose another output name"
+        ) from None
     except OSError as exc:  # creating or renaming the temporary file
         raise _os_error(exc, output) from None
 
@@ -620,30 +650,33 @@ def encode_file(
     video: vs.VideoNode | list[str],
     output: Path,
     update: Callable[[int, int], None] = lambda done, total: None,
-    audio_codec: str | None = None,
+    *,
+    source: bool = False,
     frames: int | None = None,
-) -> str:
+    overwrite: bool | None = None,
+) -> tuple[str, str]:
     """Encode the clip ``video`` with ``job``'s codec into ``output`` (or copy ``video``, ffmpeg input options
-    of video encoded so, e.g. a concat list), with the audio of ``job.input`` (codec ``audio_codec``; None:
-    no audio) as the job wants it; atomically, read back before it takes the name (``frames`` frames: by
-    default the clip's). Returns what happened to the audio."""
+    of video encoded so, e.g. a concat list), with ``source``: the other streams of ``job.input`` as the job
+    wants them (:mod:`vs_superslomo.streams`); atomically, read back before it takes the name (``frames``
+    frames: by default the clip's), replacing a file of that name only with ``overwrite`` (None: the job's
+    --overwrite). Returns what happened to the audio, and to the other streams."""
     assert job.ffmpeg is not None
     clip = video if isinstance(video, vs.VideoNode) else None
     count = frames if frames is not None else clip.num_frames if clip is not None else None
     assert count is not None
-    audio = ""
+    plan = _plan(job, prepared.span, output) if source else None
 
     def write(tmp: Path) -> None:
-        nonlocal audio
         options = None if isinstance(video, vs.VideoNode) else video
-        cmd, audio = _ffmpeg_command(
-            replace(job, output=output), tmp, prepared.colour, audio_codec, prepared.span, options
-        )
+        cmd = _ffmpeg_command(replace(job, output=output), tmp, prepared.colour, plan, prepared.span, options)
         _encode(cmd, clip, update, tmp, output)
-        check_encoded(ffprobe_beside(job.ffmpeg or "ffmpeg"), tmp, output, count, prepared.fps)
+        audio = plan.audio_seconds if plan is not None else []
+        if prepared.damaged:  # the source's stated lengths are not what it holds: its audio's are not checked
+            audio = [None for _ in audio]
+        check_encoded(ffprobe_beside(job.ffmpeg or "ffmpeg"), tmp, output, count, prepared.fps, audio)
 
-    _atomic(output, write)
-    return audio
+    _atomic(output, write, overwrite=job.overwrite if overwrite is None else overwrite)
+    return (plan.audio, plan.others) if plan is not None else ("none", "")
 
 
 # ffmpeg's follow-up lines that only say that something failed before; the cause is on another line.
@@ -656,7 +689,11 @@ _WRITE_ERROR = re.compile(r"Error (writing|closing)|No space left|av_interleaved
 
 def _ffmpeg_reason(err: str, tmp: Path, output: Path) -> str:
     """The line of ffmpeg's error output that names the cause, speaking of ``output``, not the temporary name."""
-    lines = [line.strip() for line in err.replace(str(tmp), str(output)).splitlines() if line.strip()]
+    lines = [
+        line.strip()
+        for line in err.replace(ff_path(tmp), str(output)).replace(str(tmp), str(output)).splitlines()
+        if line.strip()
+    ]
     lines = [re.sub(r"^\[[^]]* @ 0x[0-9a-f]+\]\s*", "", line) for line in lines]  # "[webm @ 0x55...] "
     causes = [line for line in lines if not _GENERIC.match(line)] or lines
     return causes[0] if causes else ""
@@ -700,71 +737,78 @@ def _encode(
             proc.wait()
 
 
-def _stream_duration(stream: dict[str, object]) -> float | None:
-    """The video stream's own duration: ``duration`` (mp4, mov) or the ``DURATION`` tag (mkv), if either is there."""
-    try:
-        return float(str(stream["duration"]))
-    except (KeyError, ValueError):
-        pass
-    tags = stream.get("tags")
-    tag = tags.get("DURATION") if isinstance(tags, dict) else None
-    if isinstance(tag, str) and re.fullmatch(r"\d+:\d\d:\d\d(\.\d+)?", tag):
-        hours, minutes, seconds = tag.split(":")
-        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    return None
-
-
-def _probe_video(ffprobe: str, path: Path, *, count: bool) -> subprocess.CompletedProcess[str]:
-    """ffprobe's JSON on ``path``'s first video stream: duration, size, pixel format and, with ``count``,
-    its packets."""
-    entries = f"stream=duration,width,height,pix_fmt{',nb_read_packets' if count else ''}:stream_tags=DURATION"
-    cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", *(["-count_packets"] if count else [])]
-    cmd += ["-of", "json", "-show_entries", entries, str(path)]
+def _probe(ffprobe: str, path: Path, *, count: bool) -> subprocess.CompletedProcess[str]:
+    """ffprobe's JSON on ``path``'s streams: kind, duration, start, size, pixel format, rotation and, with
+    ``count``, their packets."""
+    entries = "stream=codec_type,duration,start_time,width,height,pix_fmt"
+    entries += f"{',nb_read_packets' if count else ''}:stream_tags=DURATION:stream_side_data=rotation"
+    cmd = [ffprobe, "-v", "error", *(["-count_packets"] if count else [])]
+    cmd += ["-of", "json", "-show_entries", entries, ff_path(path)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
-def _video_stream(probe_json: str) -> dict[str, object]:
+def _streams(probe_json: str, kind: str) -> list[dict[str, object]]:
+    """The streams of ``kind`` (video, audio) in ffprobe's JSON."""
     try:
-        streams = json.loads(probe_json or "{}").get("streams") or [{}]
+        streams = json.loads(probe_json or "{}").get("streams") or []
     except ValueError:
-        return {}
-    return streams[0] if isinstance(streams[0], dict) else {}
+        return []
+    return [s for s in streams if isinstance(s, dict) and s.get("codec_type") == kind]
 
 
-def _check_input(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str], None]) -> None:
-    """Warn where what decodes differs from what the container holds.
+def _quarter_turned(stream: dict[str, object]) -> bool:
+    """Whether the stream's display matrix turns it by 90 or 270 degrees (ffprobe's ``rotation`` side data)."""
+    side_data = stream.get("side_data_list")
+    for data in side_data if isinstance(side_data, list) else []:
+        rotation = data.get("rotation") if isinstance(data, dict) else None
+        if isinstance(rotation, (int, float)):
+            return round(rotation) % 180 == 90
+    return False
+
+
+def _check_input(ffmpeg: str, clip: vs.VideoNode, path: Path, log: Callable[[str], None]) -> bool:
+    """Warn where what decodes differs from what the container holds; return whether the file looks damaged.
 
     Fewer frames than it promises: bestsource salvages a damaged (e.g. truncated) file silently (tolerant
     of a frame or two of edit-list and rounding differences). A smaller picture: 4:2:0 video of odd size,
     which VapourSynth (like x264 and x265) holds only at even sizes, loses its last row or column.
     """
     try:
-        stream = _video_stream(_probe_video(ffprobe_beside(ffmpeg), path, count=False).stdout)
+        stream = (_streams(_probe(ffprobe_beside(ffmpeg), path, count=False).stdout, "video") or [{}])[0]
     except (OSError, subprocess.TimeoutExpired):
-        return
+        return False
     width, height = stream.get("width"), stream.get("height")
+    if _quarter_turned(stream):  # a phone's rotation side data: bestsource turns the picture upright
+        width, height = height, width
     if isinstance(width, int) and isinstance(height, int) and (width, height) != (clip.width, clip.height):
         log(
             f"warning: {path} is {width}x{height} {stream.get('pix_fmt', '')}, which VapourSynth holds only at "
             f"even sizes: it decodes, and comes out, {clip.width}x{clip.height}"
         )
-    stated = _stream_duration(stream)
+    stated = seconds_of(stream)
     fps = Fraction(clip.fps_num, clip.fps_den)
     if stated is None or fps <= 0:
-        return
+        return False
     decoded = float(clip.num_frames / fps)
     if stated - decoded > max(0.5, 0.02 * stated):
         log(
             f"warning: {path} looks damaged: its container promises {stated:.2f} s of video, but only "
             f"{clip.num_frames} frames ({decoded:.2f} s) decode; the output holds those"
         )
+        return True
+    return False
 
 
-def check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Fraction) -> None:
+def check_encoded(
+    ffprobe: str, tmp: Path, output: Path, frames: int, fps: Fraction, audio: Sequence[float | None] = ()
+) -> None:
     """Read the encoded file back before it takes the output's name: the container must open without an
-    error and hold ``frames`` video frames lasting ``frames / fps`` (within a frame); else JobError."""
+    error, its video hold ``frames`` frames lasting ``frames / fps`` (within a frame), and it must hold one
+    audio track per entry of ``audio``, each lasting that long (None: unknown), or as long as the video when
+    that is shorter, within a tenth of a second or 2 %; else JobError. Each stream is measured on its own: the
+    container's duration spans them all (in Matroska the video starts after AAC's priming)."""
     try:
-        probe = _probe_video(ffprobe, tmp, count=True)
+        probe = _probe(ffprobe, tmp, count=True)
     except FileNotFoundError:
         raise JobError(f"ffprobe (part of ffmpeg) is needed to check {output} before it is kept; install it") from None
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -772,14 +816,24 @@ def check_encoded(ffprobe: str, tmp: Path, output: Path, frames: int, fps: Fract
     if probe.returncode != 0 or probe.stderr.strip():
         reason = _ffmpeg_reason(probe.stderr, tmp, output) or f"ffprobe exit status {probe.returncode}"
         raise JobError(f"ffmpeg wrote a damaged {output} (nothing was kept): {reason}")
-    stream = _video_stream(probe.stdout)
+    stream = (_streams(probe.stdout, "video") or [{}])[0]
     packets = int(str(stream.get("nb_read_packets", -1)))
-    duration = _stream_duration(stream)
+    duration = seconds_of(stream)
     expected = float(frames / fps)
+    tracks = _streams(probe.stdout, "audio")
     if packets != frames:
         problem = f"it holds {max(packets, 0)} of the {frames} frames"
     elif duration is not None and abs(duration - expected) > float(1 / fps) + 0.001:
-        problem = f"it lasts {duration:.3f} s instead of {expected:.3f} s"
+        problem = f"its video lasts {duration:.3f} s instead of {expected:.3f} s"
+    elif len(tracks) != len(audio):
+        problem = f"it holds {len(tracks)} of the {len(audio)} audio tracks"
     else:
-        return
+        for i, (track, want) in enumerate(zip(tracks, audio, strict=True)):
+            got, slack = seconds_of(track), max(0.1, 0.02 * (want or 0))
+            # As long as the source's, or the video where the source says more than it holds (a damaged file).
+            if want is not None and got is not None and not min(want, expected) - slack <= got <= want + slack:
+                problem = f"its audio track {i + 1} lasts {got:.3f} s instead of {want:.3f} s"
+                break
+        else:
+            return
     raise JobError(f"ffmpeg wrote an incomplete {output} (nothing was kept): {problem}; is the disk full?")

@@ -126,6 +126,8 @@ def _parse_info(meta: Mapping[str, str], path: Path) -> ModelInfo:
         raise WeightsError(f"{path}: metadata warp must be one of {WARPS}, got {warp!r}")
     if len(mean) != 3:
         raise WeightsError(f"{path}: metadata mean needs 3 values, got {len(mean)}")
+    if not all(math.isfinite(m) for m in mean):
+        raise WeightsError(f"{path}: metadata mean must be 3 finite numbers, got {meta['mean']!r}: the file is damaged")
     flow = meta.get("flow", "net")
     if flow not in FLOW_SOURCES:
         raise WeightsError(f"{path}: metadata flow must be one of {FLOW_SOURCES}, got {flow!r}")
@@ -178,6 +180,12 @@ def _check_state(net: torch.nn.Module, state: Mapping[str, Tensor], name: str, p
     extra = sorted(set(state) - set(expected))
     if extra:
         raise WeightsError(f"{path}: {name} network has unexpected key {extra[0]!r}")
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise WeightsError(
+                f"{path}: {name} network key {key!r} holds NaN or infinite values, so every frame would be "
+                "garbage: the file is damaged (or its training diverged); use other weights"
+            )
 
 
 def load_model(path: str | os.PathLike[str] | None = None) -> tuple[SuperSloMo, ModelInfo]:
