@@ -69,7 +69,7 @@ def test_out_of_memory_halves_batch_then_tile(
         batch: int,
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor]:
         seen.append((batch, *x0.shape[-2:]))
         if batch > 1 or max(x0.shape[-2:]) > 128:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")

@@ -54,7 +54,8 @@ def _palette(rng: np.random.Generator, count: int) -> np.ndarray:
     """Flat, saturated fill colours (BGR bytes), as cel animation paints."""
     hues = rng.uniform(0, 180, count)
     hsv = np.stack([hues, rng.uniform(120, 230, count), rng.uniform(150, 250, count)], 1)
-    return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2BGR)[0].astype(int)
+    colours: np.ndarray = cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2BGR)[0].astype(int)
+    return colours
 
 
 def outlined_shapes(height: int, width: int, rng: np.random.Generator) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import vapoursynth as vs
 
 from .cache import ComputeOnceCache
+from .confidence import DEFAULT_FALLBACK
 from .engine import Interpolator, select_device
 from .errors import BackendError, SuperSloMoError
 from .flow import FLOW_SOURCES, FlowSource, compensated_difference
@@ -27,6 +28,8 @@ SOURCE_PROP = "SuperSloMoSource"
 T_PROP = "SuperSloMoT"
 NEXT_PROP = "SuperSloMoNext"
 HELD_PROP = "SuperSloMoHeld"
+CONFIDENCE_PROP = "SuperSloMoConfidence"
+CONFIDENCE_MAP_PROP = "SuperSloMoConfidenceMap"
 REPEATS_PROP = "SuperSloMoRepeats"  # on the internal flags clip: the frame repeats the one before
 _FORMATS = (vs.RGBS, vs.RGBH)
 _MIN_CHUNK_BYTES = 64 * 2**20
@@ -140,6 +143,8 @@ def superslomo(
     backend: str | None = None,
     motion: str = "auto",
     splat: bool | None = None,
+    fallback: float = DEFAULT_FALLBACK,
+    confidence_map: bool = False,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
 
@@ -214,7 +219,9 @@ def superslomo(
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
         frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source
-        position is a held frame), and ``_DurationNum``/``_DurationDen``.
+        position is a held frame), ``SuperSloMoConfidence`` (the mean of the frame's confidence: the share of it
+        trusted, 1.0 on copies of source frames, 0.0 where the frame fell back to the blend) and
+        ``_DurationNum``/``_DurationDen``.
     """
     clip = _check_clip(clip)
     if not isinstance(sc_threshold, (int, float)) or not 0 < sc_threshold <= 1:
@@ -258,6 +265,7 @@ def superslomo(
             flow=_flow_source(flow, net),
             backend=backend,
             splat=splat,
+            fallback=fallback,
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
@@ -300,6 +308,8 @@ def superslomo(
     base = mapped[frames_at.index(0)]
     if out_fps > 0:
         base = vs.core.std.AssumeFPS(base, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
+    if confidence_map:  # the last clip: a frame of ones to write each map into
+        mapped.append(vs.core.std.BlankClip(base, format=vs.GRAYS, color=1.0, keep=True))
     stats_first = len(frames_at)
     flags_first = stats_first + (len(stats_at) if sc else 0)
 
@@ -346,8 +356,10 @@ def superslomo(
         """Chunk ``index`` of the frames between distinct frames a and b; once per chunk for all threads."""
         times = [float(x) for x in timing.pair_times(a, b, start=index * chunk, stop=(index + 1) * chunk)]
         try:
-            frames = engine.interpolate(*ends(a, b, left, f), times, **neighbours(a, b, outer, left, f))
-            return frames.numpy().astype(dtype, copy=False)
+            frames, confidence = engine.interpolate_with_confidence(
+                *ends(a, b, left, f), times, **neighbours(a, b, outer, left, f)
+            )
+            return np.concatenate((frames.numpy(), confidence.numpy()[:, None]), 1).astype(dtype, copy=False)
         except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
             raise _error(str(exc)) from None
 
@@ -383,6 +395,12 @@ def superslomo(
         props[T_PROP] = float(timing.between(n, at.a, at.b)) if at.b is not None and data is not None else 0.0
         if data is not None:
             props[NEXT_PROP] = at.b
+        props[CONFIDENCE_PROP] = 1.0 if data is None else float(data[3].mean(dtype=np.float64))
+        if confidence_map:
+            trusted = f[-1].copy()
+            if data is not None:
+                np.copyto(np.asarray(trusted[0]), data[3], casting="same_kind")
+            props[CONFIDENCE_MAP_PROP] = trusted
         if dedup:
             props[HELD_PROP] = int(at.held)
         if out_fps > 0:
