@@ -57,17 +57,21 @@ def test_fallback_is_exactly_blend_at_confidence_0_and_exactly_the_frame_at_1() 
     times = torch.tensor([0.25, 0.75])
     blend = torch.stack([(1 - t) * x0[0] + t * x1[0] for t in times])
     zeros, ones = torch.zeros(2, 1, 32, 48), torch.ones(2, 1, 32, 48)
-    got, used = confidence.fall_back(frames, torch.cat((zeros, ones), 1), x0, x1, times, 0.5)
+    got, used = confidence.fall_back(frames, torch.cat((zeros, ones), 1), x0, x1, times, 0.5, pixels=True)
     assert torch.equal(got, blend) and torch.equal(used, zeros)
-    got, used = confidence.fall_back(frames, torch.cat((ones, ones), 1), x0, x1, times, 0.5)
+    got, used = confidence.fall_back(frames, torch.cat((ones, ones), 1), x0, x1, times, 0.5, pixels=True)
     assert torch.equal(got, frames) and torch.equal(used, ones)
+    # Per frame only: the frame itself wherever its motion is trusted enough, whatever its pixels' confidence.
+    got, used = confidence.fall_back(frames, torch.cat((zeros, ones), 1), x0, x1, times, 0.5)
+    assert torch.equal(got, frames) and torch.equal(used, zeros)
     # Confidence 0.4 on every pixel, the motion trusted at 0.4: in between with a lower threshold, the blend
     # (and confidence 0) with a higher one.
     partly = torch.full((2, 1, 32, 48), 0.4)
-    got, used = confidence.fall_back(frames, torch.cat((partly, partly), 1), x0, x1, times, 0.3)
+    got, used = confidence.fall_back(frames, torch.cat((partly, partly), 1), x0, x1, times, 0.3, pixels=True)
     assert torch.allclose(got, blend + 0.4 * (frames - blend), atol=1e-6) and torch.equal(used, partly)
-    got, used = confidence.fall_back(frames, torch.cat((partly, partly), 1), x0, x1, times, 0.5)
-    assert torch.equal(got, blend) and torch.equal(used, zeros)
+    for pixels in (False, True):
+        got, used = confidence.fall_back(frames, torch.cat((partly, partly), 1), x0, x1, times, 0.5, pixels)
+        assert torch.equal(got, blend) and torch.equal(used, zeros)
 
 
 def test_engine_returns_confidence_and_the_fallback_changes_only_what_it_should() -> None:
@@ -77,7 +81,7 @@ def test_engine_returns_confidence_and_the_fallback_changes_only_what_it_should(
     off = Interpolator(model, CPU, flow="net", backend="torch", fallback=0.0)
     got, trust = off.interpolate_with_confidence(frames[0], frames[1], times)
     assert got.shape == (2, 3, 64, 96) and trust.shape == (2, 64, 96) and trust.dtype == torch.float32
-    assert 0 <= float(trust.min()) and float(trust.max()) <= 1
+    assert float(trust.min()) >= 0 and float(trust.max()) <= 1
     assert torch.equal(off.interpolate(frames[0], frames[1], times), got)
     # Off, the original checkpoint's path is the network's own forward, as before.
     with torch.inference_mode():

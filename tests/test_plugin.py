@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from vs_superslomo import SuperSloMo, scenechange, superslomo
 from vs_superslomo.engine import Interpolator
-from vs_superslomo.flow import dis_gray
+from vs_superslomo.flow import dis_seeded
 from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.timing import Timing
 
@@ -535,9 +535,9 @@ def test_each_dis_flow_is_computed_once_for_all_the_pairs_that_use_it(monkeypatc
 
     def counting(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         calls.append(1)
-        return dis_gray(a, b)
+        return dis_seeded(a, b)
 
-    monkeypatch.setattr("vs_superslomo.engine.dis_gray", counting)
+    monkeypatch.setattr("vs_superslomo.engine.dis_seeded", counting)
     clip = clip_from_arrays(accelerating_frames([-4, 0, 12, 32, 60]))
     out = superslomo(clip, 2, model=zero_refinement_model(), flow="dis", backend="torch", sc=False)
     for n in (5, 1, 7, 3):  # pairs 2, 0, 3, 1: every pair with both neighbours asks for four flows

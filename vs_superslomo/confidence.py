@@ -14,8 +14,10 @@ pair itself tells where that happens, per pixel and per t, from what is computed
   window, so one noisy pixel decides nothing; a disagreement the network's visibility has resolved (one
   side hidden) counts less.
 
-:func:`fall_back` moves each pixel toward the plain blend of the pair by its confidence, and a whole frame
-to the blend when less than a share of its changing pixels is trusted.
+:func:`fall_back` turns a whole frame into the plain blend of the pair when too little of its motion is
+trusted, and on request moves each pixel toward the blend by its confidence. (Per pixel it measured worse on
+every clip tried: a mix of a right pixel with a ghost is worse than either, and the network's worst frames were
+whole frames of wrong motion; weights/README.md.)
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ _BLEND_GAP = 0.03
 # A pixel is changing where the pair differs by more than this mean absolute RGB difference: the frame's
 # trusted share is taken over changing pixels (a still background would vouch for any frame).
 MOVING = 0.02
-# Frames whose changing pixels are trusted less than this on average become plain blends.
-DEFAULT_FALLBACK = 0.5
+# Frames whose changing pixels' motion is trusted less than this on average become plain blends (measured:
+# weights/README.md, "Confidence and fallback").
+DEFAULT_FALLBACK = 0.35
 
 
 def check_fallback(fallback: object) -> float:
@@ -100,20 +103,30 @@ def confidence_at(synthesis: Synthesis, trust: tuple[Tensor, Tensor], warp: Warp
 
 
 def fall_back(
-    frames: Tensor, confidence: Tensor, x0: Tensor, x1: Tensor, times: Tensor, fallback: float
+    frames: Tensor,
+    confidence: Tensor,
+    x0: Tensor,
+    x1: Tensor,
+    times: Tensor,
+    fallback: float,
+    pixels: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """``frames`` (n, 3, H, W) moved toward the plain blend of ``x0`` and ``x1`` (1, 3, H, W, in [0, 1]) at
-    ``times`` (n,) where the confidence (:func:`confidence_at`'s first channel of ``confidence``) is low: exactly
-    the blend where it is 0, exactly the frame where it is 1. A frame whose changing pixels (:data:`MOVING`)
-    have their motion (its second channel) trusted less than ``fallback`` on average becomes the blend.
-    Returns the frames and the confidence used, (n, 1, H, W) (0 on frames that fell back)."""
+    """``frames`` (n, 3, H, W) where the network is trusted, else the plain blend of ``x0`` and ``x1`` (1, 3, H, W,
+    in [0, 1]) at ``times`` (n,).
+
+    A frame whose changing pixels (:data:`MOVING`) have their motion (the second channel of ``confidence``,
+    :func:`confidence_at`) trusted less than ``fallback`` on average becomes the blend. With ``pixels``, every
+    other frame moves toward the blend by its confidence (the first channel) too: exactly the blend where it is
+    0, exactly the frame where it is 1. Returns the frames and the confidence, (n, 1, H, W) (0 on frames that
+    fell back)."""
     tt = times.view(-1, 1, 1, 1).to(frames.dtype)
     blend = (1 - tt) * x0 + tt * x1
-    used, motion = confidence[:, 0:1], confidence[:, 1:2]
+    trusted, motion = confidence[:, 0:1], confidence[:, 1:2]
     moving = ((x0 - x1).abs().mean(1, keepdim=True) > MOVING).to(confidence.dtype)
     changing = moving.sum()
+    kept = torch.ones_like(times, dtype=confidence.dtype).view(-1, 1, 1, 1)
     if changing > 0:
-        share = (motion * moving).sum((1, 2, 3)) / changing
-        used = used * (share >= fallback).to(used.dtype).view(-1, 1, 1, 1)
+        kept = ((motion * moving).sum((1, 2, 3)) / changing >= fallback).to(confidence.dtype).view(-1, 1, 1, 1)
+    trusted = trusted * kept
     # lerp is exact at both ends: start + w·(end − start) below w = 0.5, end − (1 − w)·(end − start) above.
-    return torch.lerp(blend, frames, used), used
+    return torch.lerp(blend, frames, trusted if pixels else kept.expand_as(trusted)), trusted

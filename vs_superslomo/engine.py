@@ -23,7 +23,7 @@ from .backends import load_nets
 from .cache import ComputeOnceCache
 from .confidence import DEFAULT_FALLBACK, check_fallback, confidence_at, fall_back, flow_trust
 from .errors import EngineError
-from .flow import FLOW_SOURCES, FlowSource, dis_gray, gray8
+from .flow import FLOW_SOURCES, FlowSource, dis_seeded, gray8
 from .motion import accelerations
 from .network import SuperSloMo
 from .warp import RESAMPLES, Resample
@@ -133,9 +133,9 @@ class Interpolator:
     different thread counts (measured), so following ``core.num_threads`` would make frames depend on
     it. Forwards are serialised, so torch's pool never competes with itself; VapourSynth's threads wait.
 
-    ``fallback`` (0 to 1) moves each pixel toward the plain blend of the pair where the interpolation is not
-    trusted (:mod:`.confidence`), and a whole frame to the blend when less than that share of its changing
-    pixels is trusted; 0 turns it off (the network's frames as they are).
+    ``fallback`` (0 to 1) turns a frame into the plain blend of the pair when the motion of its changing pixels
+    is trusted less than that on average (:mod:`.confidence`); 0 turns it off (the network's frames as they
+    are). ``fallback_pixels`` also moves every pixel toward the blend by its confidence.
     """
 
     def __init__(
@@ -150,6 +150,7 @@ class Interpolator:
         backend: str | None = None,
         splat: bool | None = None,
         fallback: float = DEFAULT_FALLBACK,
+        fallback_pixels: bool = False,
         resample: Resample | None = None,
     ) -> None:
         flow = model.flow_source if flow is None else flow
@@ -161,6 +162,9 @@ class Interpolator:
             raise EngineError(
                 f"flow must be one of {FLOW_SOURCES} (or None: what the weights were trained on), got {flow!r}"
             )
+        if not isinstance(fallback_pixels, bool):
+            raise EngineError(f"fallback_pixels must be True or False, got {fallback_pixels!r}")
+        self.fallback_pixels = fallback_pixels
         if resample is not None and resample not in RESAMPLES:
             raise EngineError(
                 f"resample must be one of {RESAMPLES} or None (bicubic with the exact warp), got {resample!r}"
@@ -256,8 +260,9 @@ class Interpolator:
         return self._upload_pair(torch.from_numpy(f01), torch.from_numpy(f10))
 
     def _dis(self, source: tuple[bytes, np.ndarray], target: tuple[bytes, np.ndarray]) -> np.ndarray:
-        """DIS from one picture to another (each with its digest), once for every thread and pair asking."""
-        return self._dis_cache.get((source[0], target[0]), lambda: dis_gray(source[1], target[1]))
+        """DIS from one picture to another (each with its digest), seeded by a global shift when the pair pans
+        (:func:`.flow.dis_seeded`), once for every thread and pair asking."""
+        return self._dis_cache.get((source[0], target[0]), lambda: dis_seeded(source[1], target[1]))
 
     def _accelerations(
         self,
@@ -418,8 +423,9 @@ class Interpolator:
         """Frames at ``times`` between ``frame0`` and ``frame1``, float32 (len(times), 3, H, W), and their
         confidence, float32 (len(times), H, W) in [0, 1] (:mod:`.confidence`), both on the CPU.
 
-        With ``fallback`` on, the frames have moved toward the plain blend where confidence is low, and the
-        confidence is what was used (0 on a frame that became the blend). ``before`` and ``after``, the frames
+        With ``fallback`` on, a frame whose motion is not trusted is the plain blend, and its confidence 0;
+        with ``fallback_pixels``, the frames have moved toward the blend where confidence is low. ``before``
+        and ``after``, the frames
         ``spacing`` = (τ0, τ1) pair intervals before ``frame0`` and after ``frame1`` (one each at a constant
         rate), give quadratic motion with DIS flows (:func:`.motion.accelerations`); without both, or with the
         flow net, the paper's linear motion. A given (pair, neighbours, times) always runs in the same
@@ -441,11 +447,11 @@ class Interpolator:
             frames, confidence = (
                 self.unpad(x, h, w) for x in self.forward_pair(x0, x1, times, flows=flows, accel=accel)
             )
-            if self.fallback > 0:
+            if self.fallback > 0 or self.fallback_pixels:
                 with torch.inference_mode():
                     t = torch.tensor(times, dtype=torch.float32, device=self.device)
                     ends = self.unpad(x0, h, w), self.unpad(x1, h, w)
-                    frames, confidence = fall_back(frames, confidence, *ends, t, self.fallback)
+                    frames, confidence = fall_back(frames, confidence, *ends, t, self.fallback, self.fallback_pixels)
             done = torch.cuda.Event() if self.cuda else None
             if done is not None:
                 done.record()
