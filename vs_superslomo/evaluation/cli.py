@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also each model with the paper's estimate of the flows to t instead of splatting them (NAME+estimate)",
     )
     p.add_argument(
+        "--fallback",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="F",
+        help="also each model with the filter's fallback=F (0: off), one method per value (NAME+fallback=F)",
+    )
+    p.add_argument(
         "--held",
         action="store_true",
         help="also the held-frame protocol (NAME+held): the window on k's, noisy copies, factor 1 with dedup",
@@ -139,6 +147,7 @@ def _run(args: argparse.Namespace) -> str:
         flows=flows,
         held=args.held,
         unsplatted=args.estimate,
+        fallbacks=args.fallback,
     )
     results, show = evaluate_windows(
         windows,
