@@ -15,6 +15,7 @@ import numpy as np
 import vapoursynth as vs
 
 from ..colour import ColourProps, to_rgb
+from ..confidence import DEFAULT_FALLBACK
 from ..errors import JobError
 from ..frames import clip_from_arrays
 from ..network import SuperSloMo
@@ -92,12 +93,16 @@ def _minterpolate(kept: Kept) -> vs.VideoNode:
 
 
 def _model_method(
-    model: SuperSloMo, device_index: int | None, flow: str, splat: bool | None = None, fallback: float | None = None
+    model: SuperSloMo,
+    device_index: int | None,
+    flow: str,
+    splat: bool | None = None,
+    fallback: float = DEFAULT_FALLBACK,
 ) -> Rebuild:
-    options = {} if fallback is None else {"fallback": fallback}
-
     def rebuild(kept: Kept) -> vs.VideoNode:
-        return superslomo(kept.rgb, kept.k, model=model, device_index=device_index, flow=flow, splat=splat, **options)
+        return superslomo(
+            kept.rgb, kept.k, model=model, device_index=device_index, flow=flow, splat=splat, fallback=fallback
+        )
 
     return rebuild
 
