@@ -54,7 +54,7 @@ DEFAULT_FALLBACK = 0.35
 def check_fallback(fallback: object) -> float:
     """``fallback`` as a float in [0, 1], or ValueError naming what is wrong."""
     if isinstance(fallback, bool) or not isinstance(fallback, int | float) or not 0 <= fallback <= 1:
-        raise ValueError(f"fallback must be a number from 0 (off) to 1, got {fallback!r}")
+        raise ValueError(f"fallback must be a number from 0 (off) to 1, or None (the default), got {fallback!r}")
     return float(fallback)
 
 

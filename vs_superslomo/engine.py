@@ -135,7 +135,10 @@ class Interpolator:
 
     ``fallback`` (0 to 1) turns a frame into the plain blend of the pair when the motion of its changing pixels
     is trusted less than that on average (:mod:`.confidence`); 0 turns it off (the network's frames as they
-    are). ``fallback_pixels`` also moves every pixel toward the blend by its confidence.
+    are); None: :data:`.confidence.DEFAULT_FALLBACK` with DIS flows, off with the flow network (the original
+    checkpoint's path stays as it was). ``fallback_pixels`` also moves every pixel toward the blend by its
+    confidence. ``resample`` reads the final warps (:data:`.warp.Resample`); None: bicubic with DIS flows,
+    bilinear with the flow network.
     """
 
     def __init__(
@@ -149,13 +152,15 @@ class Interpolator:
         flow: FlowSource | None = None,
         backend: str | None = None,
         splat: bool | None = None,
-        fallback: float = DEFAULT_FALLBACK,
+        fallback: float | None = None,
         fallback_pixels: bool = False,
         resample: Resample | None = None,
     ) -> None:
         flow = model.flow_source if flow is None else flow
         try:
-            self.fallback = check_fallback(fallback)
+            self.fallback = check_fallback(
+                (DEFAULT_FALLBACK if flow == "dis" else 0.0) if fallback is None else fallback
+            )
         except ValueError as exc:
             raise EngineError(str(exc)) from None
         if flow not in FLOW_SOURCES:
@@ -166,9 +171,7 @@ class Interpolator:
             raise EngineError(f"fallback_pixels must be True or False, got {fallback_pixels!r}")
         self.fallback_pixels = fallback_pixels
         if resample is not None and resample not in RESAMPLES:
-            raise EngineError(
-                f"resample must be one of {RESAMPLES} or None (bicubic with the exact warp), got {resample!r}"
-            )
+            raise EngineError(f"resample must be one of {RESAMPLES} or None (bicubic with DIS flows), got {resample!r}")
         if splat is not None and not isinstance(splat, bool):
             raise EngineError(f"splat must be True, False or None (None: True with DIS flows), got {splat!r}")
         if fp16 is None:
@@ -196,9 +199,9 @@ class Interpolator:
         # Splatted flows to t (:mod:`.splatting`) by default with DIS flows only: the flow net's weights
         # (the original checkpoint's above all) go on with the paper's estimate, which they were trained with.
         self.splat = flow == "dis" if splat is None else splat
-        # The final warps bicubic with weights trained here (:data:`.warp.Resample`); the original checkpoint's
-        # path stays bilinear, as it was.
-        self.resample: Resample = ("bicubic" if model.warp == "exact" else "bilinear") if resample is None else resample
+        # The final warps bicubic with DIS flows (:data:`.warp.Resample`); the flow network's path (the original
+        # checkpoint's above all) stays bilinear, as it was.
+        self.resample: Resample = ("bicubic" if flow == "dis" else "bilinear") if resample is None else resample
         self._lock = threading.Lock()
         # DIS flows by the pictures they join: with quadratic motion a pair's flows to its neighbours are
         # the neighbouring pairs' own flows, so each is computed once, two a pair as with linear motion. A

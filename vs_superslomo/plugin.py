@@ -11,7 +11,6 @@ import numpy as np
 import vapoursynth as vs
 
 from .cache import ComputeOnceCache
-from .confidence import DEFAULT_FALLBACK
 from .engine import Interpolator, select_device
 from .errors import BackendError, SuperSloMoError
 from .flow import FLOW_SOURCES, FlowSource, compensated_difference
@@ -143,7 +142,7 @@ def superslomo(
     backend: str | None = None,
     motion: str = "auto",
     splat: bool | None = None,
-    fallback: float = DEFAULT_FALLBACK,
+    fallback: float | None = None,
     confidence_map: bool = False,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
@@ -216,6 +215,14 @@ def superslomo(
         one spot, the one that looks alike in both frames: the one in front); False, the paper's estimate
         from the flows at the same spot, which blurs motion at objects' edges. None (default): True with DIS
         flows, False with the flow network (the original checkpoint stays as it was).
+    :param fallback: From 0 to 1: a frame whose changing pixels' motion is trusted less than this on average
+        (the flows do not undo each other, or the two frames brought to t disagree more than the pair does
+        unwarped) becomes the plain blend of the pair. 0 turns it off (the network's frames as they are).
+        None (default): 0.35 with DIS flows, off with the flow network (the original checkpoint stays as it
+        was).
+    :param confidence_map: Also attach each frame's confidence map, a GRAYS frame in [0, 1] (1 on copies of
+        source frames, 0 on frames that fell back), as ``SuperSloMoConfidenceMap``:
+        ``core.std.PropToClip(out, "SuperSloMoConfidenceMap")`` makes it a clip for masking or compositing.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (the
         frame it moves towards; absent on copies), with ``dedup`` ``SuperSloMoHeld`` (1 where the source
@@ -308,6 +315,8 @@ def superslomo(
     base = mapped[frames_at.index(0)]
     if out_fps > 0:
         base = vs.core.std.AssumeFPS(base, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
+    if not isinstance(confidence_map, bool):
+        raise _error(f"confidence_map must be True or False, got {confidence_map!r}")
     if confidence_map:  # the last clip: a frame of ones to write each map into
         mapped.append(vs.core.std.BlankClip(base, format=vs.GRAYS, color=1.0, keep=True))
     stats_first = len(frames_at)

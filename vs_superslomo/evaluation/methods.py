@@ -15,7 +15,6 @@ import numpy as np
 import vapoursynth as vs
 
 from ..colour import ColourProps, to_rgb
-from ..confidence import DEFAULT_FALLBACK
 from ..errors import JobError
 from ..frames import clip_from_arrays
 from ..network import SuperSloMo
@@ -97,7 +96,7 @@ def _model_method(
     device_index: int | None,
     flow: str,
     splat: bool | None = None,
-    fallback: float = DEFAULT_FALLBACK,
+    fallback: float | None = None,
 ) -> Rebuild:
     def rebuild(kept: Kept) -> vs.VideoNode:
         return superslomo(
