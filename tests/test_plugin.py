@@ -320,15 +320,15 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
     reference = superslomo(clip, 8, model=MODEL)
     expected = {n: read_frame(reference.get_frame(n)) for n in range(16)}
     calls: list[int] = []
-    real = engine.Interpolator.interpolate
+    real = engine.Interpolator.interpolate_with_confidence
 
     def recording(
         self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float], *around: Any
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         calls.append(len(times))
         return real(self, a, b, times, *around)
 
-    monkeypatch.setattr(engine.Interpolator, "interpolate", recording)
+    monkeypatch.setattr(engine.Interpolator, "interpolate_with_confidence", recording)
     monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 3 * 3 * 24 * 40 * 4)  # three frames
     chunked = superslomo(clip, 8, cache_mb=0, model=MODEL)
     for n in (5, 1, 7, 2):
@@ -340,11 +340,11 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
 
     def counting(
         self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float], *_: object
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         calls.append(len(times))
-        return torch.zeros((len(times), *a.shape))
+        return torch.zeros((len(times), *a.shape)), torch.zeros((len(times), *a.shape[1:]))
 
-    monkeypatch.setattr(engine.Interpolator, "interpolate", counting)
+    monkeypatch.setattr(engine.Interpolator, "interpolate_with_confidence", counting)
     monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 0)
     big = clip_from_arrays(random_frames(2, 256, 256))
     superslomo(big, 1000, cache_mb=8, model=MODEL).get_frame(500)
