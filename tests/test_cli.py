@@ -466,7 +466,7 @@ def test_an_error_while_frames_render_is_one_line(
     def out_of_memory(*_args: object) -> None:
         raise RuntimeError("CUDA out of memory.\nTried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(engine.Interpolator, "interpolate", out_of_memory)
+    monkeypatch.setattr(engine.Interpolator, "interpolate_with_confidence", out_of_memory)
     src = _y4m_input(tmp_path / "in.y4m")
     assert main([str(src), "-o", str(tmp_path / "out.y4m"), "--model", weights, "--no-progress"]) == 1
     err = capsys.readouterr().err

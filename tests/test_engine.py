@@ -23,7 +23,9 @@ def pair() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def whole(pair: list[np.ndarray]) -> Tensor:
-    return Interpolator(make_model(), CPU).interpolate(pair[0], pair[1], TIMES)
+    # The network's own frames (no fallback: a tiny random network's motion is trusted nowhere, and every
+    # frame would be the blend, tiled or not).
+    return Interpolator(make_model(), CPU, fallback=0.0).interpolate(pair[0], pair[1], TIMES)
 
 
 def psnr(a: Tensor, b: Tensor) -> float:
@@ -32,20 +34,26 @@ def psnr(a: Tensor, b: Tensor) -> float:
 
 @pytest.mark.parametrize(("tile", "flow"), [(128, "net"), (160, "net"), (128, "dis")])
 def test_tiles_leave_no_visible_seam(pair: list[np.ndarray], whole: Tensor, tile: int, flow: FlowSource) -> None:
+    trust = Interpolator(make_model(), CPU, flow=flow, fallback=0.0).interpolate_with_confidence(
+        pair[0], pair[1], TIMES
+    )[1]
     if flow == "dis":  # each tile cuts its part out of the whole frame's DIS flows
-        whole = Interpolator(make_model(), CPU, flow="dis").interpolate(pair[0], pair[1], TIMES)
-    tiled = Interpolator(make_model(), CPU, tile=tile, flow=flow).interpolate(pair[0], pair[1], TIMES)
-    assert tiled.shape == whole.shape
+        whole = Interpolator(make_model(), CPU, flow="dis", fallback=0.0).interpolate(pair[0], pair[1], TIMES)
+    engine = Interpolator(make_model(), CPU, tile=tile, flow=flow, fallback=0.0)
+    tiled, tiled_trust = engine.interpolate_with_confidence(pair[0], pair[1], TIMES)
+    assert tiled.shape == whole.shape and tiled_trust.shape == trust.shape
     # Below two 8-bit code values everywhere, seams included, and far below anything visible on average.
     assert (tiled - whole).abs().max() < 2 / 255
     assert psnr(tiled, whole) > 60
     assert not torch.equal(tiled, whole)  # the tiled path really ran
+    # The confidence is cross-faded like the frames: local means near a tile's edge see less, nothing more.
+    assert float((tiled_trust - trust).abs().mean()) < 0.02
 
 
 def test_frames_over_the_memory_budget_are_tiled_automatically(
     pair: list[np.ndarray], whole: Tensor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    eng = Interpolator(make_model(), CPU)
+    eng = Interpolator(make_model(), CPU, fallback=0.0)
     per_sample = eng._bytes_per_sample(192, 256)
     monkeypatch.setattr(engine, "_CPU_BUDGET", per_sample / 2)
     assert eng.auto_tile(192, 256) == 128 and eng.auto_tile(64, 64) is None
@@ -57,7 +65,7 @@ def test_out_of_memory_halves_batch_then_tile(
     pair: list[np.ndarray], whole: Tensor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A device that only fits one 128-pixel tile at a time: the engine gets there instead of failing."""
-    eng = Interpolator(make_model(), CPU, batch_size=3)
+    eng = Interpolator(make_model(), CPU, batch_size=3, fallback=0.0)
     original = Interpolator._forward_whole
     seen: list[tuple[int, int, int]] = []
 
@@ -69,7 +77,7 @@ def test_out_of_memory_halves_batch_then_tile(
         batch: int,
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor]:
         seen.append((batch, *x0.shape[-2:]))
         if batch > 1 or max(x0.shape[-2:]) > 128:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")

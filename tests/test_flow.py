@@ -15,8 +15,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from vs_superslomo import superslomo
+from vs_superslomo.cartoon import CartoonClip, cartoon_frames, outlined_shapes
 from vs_superslomo.engine import MARGIN, Interpolator
-from vs_superslomo.flow import dis_flow_labels, dis_flows
+from vs_superslomo.flow import dis_flow_labels, dis_flows, dis_gray, dis_seeded, gray8
 from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.weights import WeightsError, load_model, save_model
 
@@ -141,3 +142,21 @@ def test_dis_pseudo_flow_has_the_f01_sign() -> None:
     assert np.median(f01[inner], axis=(1, 2)) == pytest.approx([3, -2], abs=0.3)
     assert np.median(f10[inner], axis=(1, 2)) == pytest.approx([-3, 2], abs=0.3)
     assert mask[inner].mean() > 0.9
+
+
+def test_dis_seeded_by_the_global_shift_follows_a_pan_plain_dis_loses() -> None:
+    """Outlined flat shapes panning 43 px a frame (86 px two frames apart): plain DIS loses most of the
+    picture, DIS started from the phase-correlation shift finds it; a small shift keeps plain DIS exactly."""
+    frames = cartoon_frames(CartoonClip("pan", outlined_shapes, pan=(43.0, 0.0), width=320, height=192), 3)
+    g0, g2 = gray8(frames[0]), gray8(frames[2])
+    changing = np.abs(frames[0] - frames[2]).mean(0) > 0.02
+    changing[:, :96] = False  # what is there in I0 has left I1's picture: no flow is right
+
+    def share_right(flow: np.ndarray) -> float:
+        return float((np.hypot(flow[0] + 86, flow[1])[changing] < 2).mean())
+
+    assert share_right(dis_gray(g0, g2)) < 0.05
+    assert share_right(dis_seeded(g0, g2)) > 0.6
+    small = cartoon_frames(CartoonClip("slow", outlined_shapes, pan=(3.0, 0.0), width=320, height=192), 2)
+    g0, g1 = gray8(small[0]), gray8(small[1])
+    assert np.array_equal(dis_seeded(g0, g1), dis_gray(g0, g1))

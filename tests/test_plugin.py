@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from vs_superslomo import SuperSloMo, scenechange, superslomo
 from vs_superslomo.engine import Interpolator
-from vs_superslomo.flow import dis_gray
+from vs_superslomo.flow import dis_seeded
 from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.timing import Timing
 
@@ -320,15 +320,15 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
     reference = superslomo(clip, 8, model=MODEL)
     expected = {n: read_frame(reference.get_frame(n)) for n in range(16)}
     calls: list[int] = []
-    real = engine.Interpolator.interpolate
+    real = engine.Interpolator.interpolate_with_confidence
 
     def recording(
         self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float], *around: Any
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         calls.append(len(times))
         return real(self, a, b, times, *around)
 
-    monkeypatch.setattr(engine.Interpolator, "interpolate", recording)
+    monkeypatch.setattr(engine.Interpolator, "interpolate_with_confidence", recording)
     monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 3 * 3 * 24 * 40 * 4)  # three frames
     chunked = superslomo(clip, 8, cache_mb=0, model=MODEL)
     for n in (5, 1, 7, 2):
@@ -340,11 +340,11 @@ def test_a_pair_is_computed_in_chunks_bounded_by_the_cache(monkeypatch: pytest.M
 
     def counting(
         self: engine.Interpolator, a: np.ndarray, b: np.ndarray, times: list[float], *_: object
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         calls.append(len(times))
-        return torch.zeros((len(times), *a.shape))
+        return torch.zeros((len(times), *a.shape)), torch.zeros((len(times), *a.shape[1:]))
 
-    monkeypatch.setattr(engine.Interpolator, "interpolate", counting)
+    monkeypatch.setattr(engine.Interpolator, "interpolate_with_confidence", counting)
     monkeypatch.setattr(plugin, "_MIN_CHUNK_BYTES", 0)
     big = clip_from_arrays(random_frames(2, 256, 256))
     superslomo(big, 1000, cache_mb=8, model=MODEL).get_frame(500)
@@ -535,9 +535,9 @@ def test_each_dis_flow_is_computed_once_for_all_the_pairs_that_use_it(monkeypatc
 
     def counting(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         calls.append(1)
-        return dis_gray(a, b)
+        return dis_seeded(a, b)
 
-    monkeypatch.setattr("vs_superslomo.engine.dis_gray", counting)
+    monkeypatch.setattr("vs_superslomo.engine.dis_seeded", counting)
     clip = clip_from_arrays(accelerating_frames([-4, 0, 12, 32, 60]))
     out = superslomo(clip, 2, model=zero_refinement_model(), flow="dis", backend="torch", sc=False)
     for n in (5, 1, 7, 3):  # pairs 2, 0, 3, 1: every pair with both neighbours asks for four flows

@@ -21,10 +21,12 @@ from torch import Tensor
 
 from .backends import load_nets
 from .cache import ComputeOnceCache
+from .confidence import DEFAULT_FALLBACK, check_fallback, confidence_at, fall_back, flow_trust
 from .errors import EngineError
-from .flow import FLOW_SOURCES, FlowSource, dis_gray, gray8
+from .flow import FLOW_SOURCES, FlowSource, dis_seeded, gray8
 from .motion import accelerations
 from .network import SuperSloMo
+from .warp import RESAMPLES, Resample
 
 __all__ = ["EngineError", "Interpolator", "select_device"]
 
@@ -130,6 +132,13 @@ class Interpolator:
     torch's own CPU thread count is left alone on purpose: oneDNN's convolutions round differently with
     different thread counts (measured), so following ``core.num_threads`` would make frames depend on
     it. Forwards are serialised, so torch's pool never competes with itself; VapourSynth's threads wait.
+
+    ``fallback`` (0 to 1) turns a frame into the plain blend of the pair when the motion of its changing pixels
+    is trusted less than that on average (:mod:`.confidence`); 0 turns it off (the network's frames as they
+    are); None: :data:`.confidence.DEFAULT_FALLBACK` with DIS flows, off with the flow network (the original
+    checkpoint's path stays as it was). ``fallback_pixels`` also moves every pixel toward the blend by its
+    confidence. ``resample`` reads the final warps (:data:`.warp.Resample`); None: bicubic with DIS flows,
+    bilinear with the flow network.
     """
 
     def __init__(
@@ -143,12 +152,26 @@ class Interpolator:
         flow: FlowSource | None = None,
         backend: str | None = None,
         splat: bool | None = None,
+        fallback: float | None = None,
+        fallback_pixels: bool = False,
+        resample: Resample | None = None,
     ) -> None:
         flow = model.flow_source if flow is None else flow
+        try:
+            self.fallback = check_fallback(
+                (DEFAULT_FALLBACK if flow == "dis" else 0.0) if fallback is None else fallback
+            )
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
         if flow not in FLOW_SOURCES:
             raise EngineError(
                 f"flow must be one of {FLOW_SOURCES} (or None: what the weights were trained on), got {flow!r}"
             )
+        if not isinstance(fallback_pixels, bool):
+            raise EngineError(f"fallback_pixels must be True or False, got {fallback_pixels!r}")
+        self.fallback_pixels = fallback_pixels
+        if resample is not None and resample not in RESAMPLES:
+            raise EngineError(f"resample must be one of {RESAMPLES} or None (bicubic with DIS flows), got {resample!r}")
         if splat is not None and not isinstance(splat, bool):
             raise EngineError(f"splat must be True, False or None (None: True with DIS flows), got {splat!r}")
         if fp16 is None:
@@ -176,6 +199,9 @@ class Interpolator:
         # Splatted flows to t (:mod:`.splatting`) by default with DIS flows only: the flow net's weights
         # (the original checkpoint's above all) go on with the paper's estimate, which they were trained with.
         self.splat = flow == "dis" if splat is None else splat
+        # The final warps bicubic with DIS flows (:data:`.warp.Resample`); the flow network's path (the original
+        # checkpoint's above all) stays bilinear, as it was.
+        self.resample: Resample = ("bicubic" if flow == "dis" else "bilinear") if resample is None else resample
         self._lock = threading.Lock()
         # DIS flows by the pictures they join: with quadratic motion a pair's flows to its neighbours are
         # the neighbouring pairs' own flows, so each is computed once, two a pair as with linear motion. A
@@ -237,8 +263,9 @@ class Interpolator:
         return self._upload_pair(torch.from_numpy(f01), torch.from_numpy(f10))
 
     def _dis(self, source: tuple[bytes, np.ndarray], target: tuple[bytes, np.ndarray]) -> np.ndarray:
-        """DIS from one picture to another (each with its digest), once for every thread and pair asking."""
-        return self._dis_cache.get((source[0], target[0]), lambda: dis_gray(source[1], target[1]))
+        """DIS from one picture to another (each with its digest), seeded by a global shift when the pair pans
+        (:func:`.flow.dis_seeded`), once for every thread and pair asking."""
+        return self._dis_cache.get((source[0], target[0]), lambda: dis_seeded(source[1], target[1]))
 
     def _accelerations(
         self,
@@ -289,8 +316,9 @@ class Interpolator:
         batch: int | None = None,
         flows: tuple[Tensor, Tensor] | None = None,
         accel: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
-        """The network alone: frames at ``times`` from uploaded frames, (n, 3, H', W') on the device.
+    ) -> tuple[Tensor, Tensor]:
+        """The network alone: frames at ``times`` from uploaded frames, (n, 3, H', W') on the device, and
+        their confidence and the trust in their motion (n, 2, H', W') (:func:`.confidence.confidence_at`).
 
         ``flows`` (from :meth:`flows`) replace the flow net's; ``accel`` (from :meth:`accelerations`) adds
         quadratic motion.
@@ -326,17 +354,20 @@ class Interpolator:
         batch: int,
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor]:
         model = self.model
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
+        confidence = torch.empty((len(times), 2, *x0.shape[2:]), dtype=torch.float32, device=self.device)
         with self.inference():
             pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow, accel, self.splat)
+            trust = flow_trust(pair.f01, pair.f10, model.warp)
             for start in range(0, len(times), batch):
                 n = len(times[start : start + batch])
                 t = torch.tensor(times[start : start + n], dtype=torch.float32, device=self.device)
-                pred = model.synthesize_prepared(pair, t, self.nets.interp_rest)
-                torch.clamp(pred.float() + model.mean, 0, 1, out=out[start : start + n])
-        return out
+                synthesis = model.synthesize_prepared_parts(pair, t, self.nets.interp_rest, self.resample)
+                torch.clamp(synthesis.frame.float() + model.mean, 0, 1, out=out[start : start + n])
+                confidence[start : start + n] = confidence_at(synthesis, trust, model.warp)
+        return out, confidence
 
     def _forward_tiled(
         self,
@@ -347,11 +378,13 @@ class Interpolator:
         tile: int,
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
-        """Overlapping tiles, each a whole Super SloMo pass, cross-faded linearly where they overlap."""
+    ) -> tuple[Tensor, Tensor]:
+        """Overlapping tiles, each a whole Super SloMo pass, cross-faded linearly where they overlap (the
+        confidence too)."""
         h, w = x0.shape[-2:]
         overlap = max(_MULTIPLE, tile // 4 // _MULTIPLE * _MULTIPLE)
         out = torch.zeros((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
+        confidence = torch.zeros((len(times), 2, h, w), dtype=torch.float32, device=self.device)
         total = torch.zeros((1, 1, h, w), dtype=torch.float32, device=self.device)
         for top in _tile_starts(h, tile, overlap):
             for left in _tile_starts(w, tile, overlap):
@@ -360,11 +393,14 @@ class Interpolator:
                     None if pair is None else (pair[0][..., rows, cols], pair[1][..., rows, cols])
                     for pair in (flows, accel)
                 )
-                part = self._forward_whole(x0[..., rows, cols], x1[..., rows, cols], times, batch, tiled, tiled_accel)
+                part, trusted = self._forward_whole(
+                    x0[..., rows, cols], x1[..., rows, cols], times, batch, tiled, tiled_accel
+                )
                 weight = _ramp(h, rows, overlap, self.device)[:, None] * _ramp(w, cols, overlap, self.device)[None, :]
                 out[..., rows, cols] += part * weight
+                confidence[..., rows, cols] += trusted * weight
                 total[..., rows, cols] += weight
-        return out / total
+        return out / total, confidence / total
 
     def interpolate(
         self,
@@ -375,17 +411,32 @@ class Interpolator:
         after: np.ndarray | Tensor | None = None,
         spacing: tuple[float, float] = (1.0, 1.0),
     ) -> Tensor:
-        """Frames at ``times`` between ``frame0`` and ``frame1``: float32 (len(times), 3, H, W) on the CPU.
+        """The frames of :meth:`interpolate_with_confidence` alone."""
+        return self.interpolate_with_confidence(frame0, frame1, times, before, after, spacing)[0]
 
-        ``before`` and ``after``, the frames ``spacing`` = (τ0, τ1) pair intervals before ``frame0`` and after
-        ``frame1`` (one each at a constant rate), give quadratic motion with DIS flows
-        (:func:`.motion.accelerations`); without both, or with the flow net, the paper's linear motion. A
-        given (pair, neighbours, times) always runs in the same batches, so results never depend on which
-        thread asked first.
+    def interpolate_with_confidence(
+        self,
+        frame0: np.ndarray | Tensor,
+        frame1: np.ndarray | Tensor,
+        times: Sequence[float],
+        before: np.ndarray | Tensor | None = None,
+        after: np.ndarray | Tensor | None = None,
+        spacing: tuple[float, float] = (1.0, 1.0),
+    ) -> tuple[Tensor, Tensor]:
+        """Frames at ``times`` between ``frame0`` and ``frame1``, float32 (len(times), 3, H, W), and their
+        confidence, float32 (len(times), H, W) in [0, 1] (:mod:`.confidence`), both on the CPU.
+
+        With ``fallback`` on, a frame whose motion is not trusted is the plain blend, and its confidence 0;
+        with ``fallback_pixels``, the frames have moved toward the blend where confidence is low. ``before``
+        and ``after``, the frames
+        ``spacing`` = (τ0, τ1) pair intervals before ``frame0`` and after ``frame1`` (one each at a constant
+        rate), give quadratic motion with DIS flows (:func:`.motion.accelerations`); without both, or with the
+        flow net, the paper's linear motion. A given (pair, neighbours, times) always runs in the same
+        batches, so results never depend on which thread asked first.
         """
         h, w = frame0.shape[1:]
         if not times:
-            return torch.empty((0, 3, h, w), dtype=torch.float32)
+            return torch.empty((0, 3, h, w), dtype=torch.float32), torch.empty((0, h, w), dtype=torch.float32)
         x0, x1 = self.upload(frame0, frame1)
         flows = accel = None
         if self.flow == "dis":  # outside the lock: DIS of one pair overlaps another's forward
@@ -396,20 +447,28 @@ class Interpolator:
             self._pairs += 1
             if self._pairs % _TRIM_EVERY == 0:
                 self._trim()
-            frames = self.unpad(self.forward_pair(x0, x1, times, flows=flows, accel=accel), h, w)
+            frames, confidence = (
+                self.unpad(x, h, w) for x in self.forward_pair(x0, x1, times, flows=flows, accel=accel)
+            )
+            if self.fallback > 0 or self.fallback_pixels:
+                with torch.inference_mode():
+                    t = torch.tensor(times, dtype=torch.float32, device=self.device)
+                    ends = self.unpad(x0, h, w), self.unpad(x1, h, w)
+                    frames, confidence = fall_back(frames, confidence, *ends, t, self.fallback, self.fallback_pixels)
             done = torch.cuda.Event() if self.cuda else None
             if done is not None:
                 done.record()
         if done is None:
-            return _finite(frames.contiguous(), self.nets.backend)
+            return _finite(frames.contiguous(), self.nets.backend), confidence[:, 0].contiguous()
         # Download outside the lock: the next pair's forward overlaps this copy.
-        host = torch.empty(frames.shape, dtype=torch.float32, pin_memory=True)
+        hosts = [torch.empty(x.shape, dtype=torch.float32, pin_memory=True) for x in (frames, confidence[:, 0])]
         assert self._copy_stream is not None
         with torch.inference_mode(), torch.cuda.stream(self._copy_stream):
             self._copy_stream.wait_event(done)
-            host.copy_(frames, non_blocking=True)
+            for host, x in zip(hosts, (frames, confidence[:, 0]), strict=True):
+                host.copy_(x, non_blocking=True)
         self._copy_stream.synchronize()
-        return _finite(host, self.nets.backend)
+        return _finite(hosts[0], self.nets.backend), hosts[1]
 
 
 def _finite(frames: Tensor, backend: str) -> Tensor:

@@ -23,6 +23,7 @@ __all__ = [
     "dis_flow_labels",
     "dis_flows",
     "dis_gray",
+    "dis_seeded",
     "gray8",
 ]
 
@@ -54,6 +55,39 @@ def dis_gray(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
     # OpenCV allocates the output flow when given None; its stub wants an array there.
     flow = cv2.DISOpticalFlow.create(_PRESET).calc(g0, g1, None)  # type: ignore[call-overload]
     return np.ascontiguousarray(flow[:h, :w].transpose(2, 0, 1))
+
+
+# A pair whose pictures are shifted by more than this as a whole (phase correlation) gets a second DIS started
+# from that shift: medium's pyramid follows some 20-40 px at 640 px wide, a pan can move 100.
+_SEED_MIN_PX = 8.0
+_MATCH_WINDOW = 9  # px: the side of the local mean warp errors that choose between the two flows
+
+
+def _warp_error(g0: np.ndarray, g1: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Local mean of |I0 - I1 brought back along ``flow``|, (H, W) float32."""
+    gx, gy = _grid(*g0.shape)
+    back = cv2.remap(g1, gx + flow[0], gy + flow[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.blur(np.abs(g0 - back), (_MATCH_WINDOW, _MATCH_WINDOW))
+
+
+def dis_seeded(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
+    """:func:`dis_gray`, and where the pair is shifted as a whole by more than DIS follows, DIS again from that
+    shift (a pan); per pixel, the flow that brings I1 back onto I0 better.
+
+    Measured (weights/README.md): a pan of outlined flat shapes moving 86 px between the frames, 17.7 dB
+    without the seed and 20.4 with it; clips that do not pan keep plain DIS's flows.
+    """
+    flow = dis_gray(g0, g1)
+    y0, y1 = g0.astype(np.float32), g1.astype(np.float32)
+    (dx, dy), _ = cv2.phaseCorrelate(y1, y0)  # how far I0 sits from I1: F01 is about (-dx, -dy)
+    if np.hypot(dx, dy) < _SEED_MIN_PX or min(g0.shape) < _MIN_SIDE:
+        return flow
+    start = np.empty((*g0.shape, 2), np.float32)
+    start[..., 0], start[..., 1] = -dx, -dy
+    # DIS starts from a flow given with the pictures' size and type (OpenCV's dis_flow.cpp).
+    seeded = cv2.DISOpticalFlow.create(_PRESET).calc(g0, g1, start).transpose(2, 0, 1)
+    better = _warp_error(y0, y1, seeded) < _warp_error(y0, y1, flow)
+    return np.ascontiguousarray(np.where(better[None], seeded, flow), np.float32)
 
 
 def dis_flows(frame0: np.ndarray, frame1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,12 +16,13 @@ from torch import Tensor, nn
 
 from .flow import FlowSource
 from .splatting import importance, splatted_flows
-from .warp import Warp, backwarp
+from .warp import Resample, Warp, backwarp
 
 __all__ = [
     "DEFAULT_MEAN",
     "PreparedPair",
     "SuperSloMo",
+    "Synthesis",
     "UNet",
     "acceleration_coefficients",
     "channels",
@@ -211,6 +212,24 @@ class PreparedPair:
     splat: tuple[Tensor, Tensor] | None = None  # importance weights (:func:`.splatting.importance`)
 
 
+@dataclass
+class Synthesis:
+    """The network's output frames with what they were blended from (the confidence of :mod:`.confidence`
+    reads them): ``frame`` (normalized, mean not added) = (weight0·warped0 + weight1·warped1) / (weight0 +
+    weight1), where warped0/1 are I0 and I1 (``i0``, ``i1``, normalized) warped along the refined flows
+    ``flow_t0``/``flow_t1`` to t and weight0/1 are (1 − t)·V0 and t·V1."""
+
+    frame: Tensor
+    i0: Tensor
+    i1: Tensor
+    warped0: Tensor
+    warped1: Tensor
+    weight0: Tensor
+    weight1: Tensor
+    flow_t0: Tensor
+    flow_t1: Tensor
+
+
 class SuperSloMo(nn.Module):
     """Flow net + interpolation net; frames in and out are RGB in [0, 1], shape (B, 3, H, W).
 
@@ -288,9 +307,11 @@ class SuperSloMo(nn.Module):
         g0 = backwarp(i0, ft0, self.warp)
         g1 = backwarp(i1, ft1, self.warp)
         o = self.interp(torch.cat((i0, i1, f01, f10, ft1, ft0, g1, g0), 1))
-        return g0, g1, self._blend(i0, i1, ft0, ft1, o, tt)
+        return g0, g1, self._blend(i0, i1, ft0, ft1, o, tt).frame
 
-    def _blend(self, i0: Tensor, i1: Tensor, ft0: Tensor, ft1: Tensor, o: Tensor, tt: Tensor) -> Tensor:
+    def _blend(
+        self, i0: Tensor, i1: Tensor, ft0: Tensor, ft1: Tensor, o: Tensor, tt: Tensor, resample: Resample = "bilinear"
+    ) -> Synthesis:
         """Refined flows and visibility to the output frame. In fp32 even under autocast: flows of
         hundreds of pixels and a division by small weights lose too much in half precision."""
         o = o.float()
@@ -300,7 +321,9 @@ class SuperSloMo(nn.Module):
         v1 = 1 - v0
         w0 = (1 - tt) * v0
         w1 = tt * v1
-        return (w0 * backwarp(i0, ft0f, self.warp) + w1 * backwarp(i1, ft1f, self.warp)) / (w0 + w1)
+        warped0, warped1 = backwarp(i0, ft0f, self.warp, resample), backwarp(i1, ft1f, self.warp, resample)
+        frame = (w0 * warped0 + w1 * warped1) / (w0 + w1)
+        return Synthesis(frame, i0, i1, warped0, warped1, w0, w1, ft0f, ft1f)
 
     def prepare(
         self,
@@ -339,7 +362,11 @@ class SuperSloMo(nn.Module):
         return PreparedPair(i0.float(), i1.float(), f01.float(), f10.float(), parts, warped_weight, accel)
 
     def synthesize_prepared(
-        self, pair: PreparedPair, t: Tensor, interp_rest: Callable[[Tensor], Tensor] | None = None
+        self,
+        pair: PreparedPair,
+        t: Tensor,
+        interp_rest: Callable[[Tensor], Tensor] | None = None,
+        resample: Resample = "bilinear",
     ) -> Tensor:
         """:meth:`synthesize` for many t of one prepared pair (batch B = len(t)), with less work per t.
 
@@ -347,6 +374,18 @@ class SuperSloMo(nn.Module):
         ``interp_rest`` runs :meth:`UNet.forward_from_conv1` of the interpolation net in its place (a
         compiled or exported copy); the warps, flow formulas and blend stay here, the same for every backend.
         """
+        return self.synthesize_prepared_parts(pair, t, interp_rest, resample).frame
+
+    def synthesize_prepared_parts(
+        self,
+        pair: PreparedPair,
+        t: Tensor,
+        interp_rest: Callable[[Tensor], Tensor] | None = None,
+        resample: Resample = "bilinear",
+    ) -> Synthesis:
+        """:meth:`synthesize_prepared` with the warped frames, weights and flows its frames were blended from;
+        ``resample`` reads the final warps (those blended into the frame; the network's inputs stay bilinear,
+        as it was trained)."""
         tt = t.view(-1, 1, 1, 1).float()
         ft0, ft1 = intermediate_flows(tt, pair.f01, pair.f10, pair.accel, pair.splat)
         n = tt.shape[0]
@@ -357,7 +396,7 @@ class SuperSloMo(nn.Module):
         warped = F.conv2d(torch.cat(per_t, 1), pair.warped_weight, None, padding=self.interp.conv1.padding)
         rest = interp_rest or self.interp.forward_from_conv1
         if pair.splat is not None:
-            return self._blend(i0, i1, ft0, ft1, rest(warped.add_(pair.parts)), tt)
+            return self._blend(i0, i1, ft0, ft1, rest(warped.add_(pair.parts)), tt, resample)
         coefficients = flow_coefficients(tt)
         # In place, one part at a time: no temporaries, faster than einsum on the CPU (measured).
         c1 = warped.add_(pair.parts[4])
@@ -366,7 +405,7 @@ class SuperSloMo(nn.Module):
         if pair.accel is not None:
             for coefficient, part in zip(acceleration_coefficients(tt), pair.parts[5:], strict=True):
                 c1.addcmul_(coefficient.to(c1.dtype), part)
-        return self._blend(i0, i1, ft0, ft1, rest(c1), tt)
+        return self._blend(i0, i1, ft0, ft1, rest(c1), tt, resample)
 
     def forward(self, frame0: Tensor, frame1: Tensor, t: Tensor) -> Tensor:
         """Frames in [0, 1] at times ``t`` (shape (B,)); inputs (B, 3, H, W) with H, W multiples of 32."""

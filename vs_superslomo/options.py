@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .backends import BACKEND_ENV, BACKENDS
+from .confidence import DEFAULT_FALLBACK
 from .errors import SuperSloMoError
 from .flow import FLOW_SOURCES
 from .holds import HoldRules
@@ -51,7 +52,7 @@ class _Spec:
     choices: tuple[str, ...] = ()
     flag: str | None = None  # the command line's spelling, when not --name-with-dashes
     metavar: str | None = None
-    cli: bool = True  # offered on the command line
+    kind: type | None = None  # the command line's type, when the default (None) does not tell
 
 
 def _option(default: Any, spec: _Spec) -> Any:
@@ -135,6 +136,17 @@ class FilterOptions:
             choices=BACKENDS,
         ),
     )
+    fallback: float | None = _option(
+        None,
+        _Spec(
+            "a frame whose motion is trusted less than F (0..1) on average becomes the plain blend of its pair; "
+            f"0 turns it off (default {DEFAULT_FALLBACK} with DIS flows, off with the flow network)",
+            "a number from 0 (off) to 1, or None (the default)",
+            lambda v: v is None or _number(0, 1)(v) or (v == 0 and not isinstance(v, bool)),  # 0: off
+            metavar="F",
+            kind=float,
+        ),
+    )
     dedup: bool = _option(
         False,
         _Spec(
@@ -194,7 +206,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif spec.valid is _optional_bool:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=spec.help)
         else:
-            kind = type(f.default) if isinstance(f.default, (int, float)) else str
+            kind = spec.kind or (type(f.default) if isinstance(f.default, (int, float)) else str)
             parser.add_argument(
                 flag,
                 dest=f.name,

@@ -26,9 +26,22 @@ from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
 from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
 from .weights import load_model
 
-__all__ = ["CUT_PROP", "HELD_PROP", "MOTIONS", "NEXT_PROP", "SOURCE_PROP", "T_PROP", "FilterError", "superslomo"]
+__all__ = [
+    "CONFIDENCE_MAP_PROP",
+    "CONFIDENCE_PROP",
+    "CUT_PROP",
+    "HELD_PROP",
+    "MOTIONS",
+    "NEXT_PROP",
+    "SOURCE_PROP",
+    "T_PROP",
+    "FilterError",
+    "superslomo",
+]
 
 REPEATS_PROP = "SuperSloMoRepeats"  # on the internal flags clip: the frame repeats the one before
+CONFIDENCE_PROP = "SuperSloMoConfidence"
+CONFIDENCE_MAP_PROP = "SuperSloMoConfidenceMap"
 _FORMATS = (vs.RGBS, vs.RGBH)
 _MIN_CHUNK_BYTES = 64 * 2**20
 
@@ -243,8 +256,10 @@ class _Frames:
         rates: Rates,
         dtype: type[np.floating[Any]],
         cache_mb: int,
+        confidence_map: bool,
     ) -> None:
         self.plan, self.inputs, self.engine, self.rates = plan, inputs, engine, rates
+        self.confidence_map = confidence_map
         self.sc_threshold, self.dtype = sc_threshold, dtype
         self.cache: ComputeOnceCache[tuple[int, int], np.ndarray] = ComputeOnceCache(
             cache_mb * 2**20, lambda a: a.nbytes
@@ -270,7 +285,7 @@ class _Frames:
         return self.cuts.get(a, test)
 
     def compute(self, work: Work, left: int, f: list[vs.VideoFrame]) -> np.ndarray:
-        """The frames of ``work``'s chunk, as ``dtype`` arrays."""
+        """The frames of ``work``'s chunk, as ``dtype`` arrays of four planes: R, G, B and the confidence."""
         picture = self.inputs.picture
         neighbours: dict[str, Any] = {}
         if work.outer is not None and work.spacing is not None:
@@ -279,20 +294,28 @@ class _Frames:
         times = [float(t) for t in self.plan.times(work)]
         try:
             ends = read_frame(picture(f, work.a, left)), read_frame(picture(f, work.b, left))
-            frames = self.engine.interpolate(*ends, times, **neighbours)
+            frames, confidence = self.engine.interpolate_with_confidence(*ends, times, **neighbours)
         except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
             raise _error(str(exc)) from None
-        return frames.numpy().astype(self.dtype, copy=False)
+        return np.concatenate((frames.numpy(), confidence.numpy()[:, None]), 1).astype(self.dtype, copy=False)
 
     def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left = self.plan.timing.position(n)[0]
         decided = self.plan.frame(n, self.inputs.repeats(f, left), lambda a, b: self.cut(a, b, left, f))
         out = self.inputs.picture(f, decided.source, left).copy()
+        data = None
         if (work := decided.work) is not None:
-            write_frame(out, self.cache.get(work.key, lambda: self.compute(work, left, f))[work.offset])
+            data = self.cache.get(work.key, lambda: self.compute(work, left, f))[work.offset]
+            write_frame(out, data)  # planes 0-2; plane 3 is the confidence
         props = out.props
         for name, value in decided.props().items():
             props[name] = value
+        props[CONFIDENCE_PROP] = 1.0 if data is None else float(data[3].mean(dtype=np.float64))
+        if self.confidence_map:  # the last clip requested: a frame of ones to write the map into
+            trusted = f[-1].copy()
+            if data is not None:
+                np.copyto(np.asarray(trusted[0]), data[3], casting="same_kind")
+            props[CONFIDENCE_MAP_PROP] = trusted
         duration = self.rates.duration(props)
         if duration is not None:
             props["_DurationNum"], props["_DurationDen"] = duration
@@ -323,6 +346,8 @@ def superslomo(
     backend: str | None = FilterOptions.backend,
     motion: str = FilterOptions.motion,
     splat: bool | None = FilterOptions.splat,
+    fallback: float | None = FilterOptions.fallback,
+    confidence_map: bool = False,
     **vsrife: object,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` with Super SloMo to ``factor`` times its frames.
@@ -396,6 +421,14 @@ def superslomo(
         one spot, the one that looks alike in both frames: the one in front); False, the paper's estimate
         from the flows at the same spot, which blurs motion at objects' edges. None (default): True with DIS
         flows, False with the flow network (the original checkpoint stays as it was).
+    :param fallback: From 0 to 1: a frame whose changing pixels' motion is trusted less than this on average
+        (the flows do not undo each other, or the two frames brought to t disagree more than the pair does
+        unwarped) becomes the plain blend of the pair. 0 turns it off (the network's frames as they are).
+        None (default): 0.35 with DIS flows, off with the flow network (the original checkpoint stays as it
+        was).
+    :param confidence_map: Also attach each frame's confidence map, a GRAYS frame in [0, 1] (1 on copies of
+        source frames, 0 on frames that fell back), as ``SuperSloMoConfidenceMap``:
+        ``core.std.PropToClip(out, "SuperSloMoConfidenceMap")`` makes it a clip for masking or compositing.
     :param vsrife: vs-rife's keywords with no counterpart here, so its scripts run after renaming the call:
         ``scale=1.0``, ``ensemble=False``, ``trt=False`` and ``auto_download=False`` change nothing and are
         accepted; any other value of them, and any ``trt_*`` setting, is an error naming what to use here
@@ -404,7 +437,9 @@ def superslomo(
         from, or the one it copies), ``SuperSloMoT`` (t from it; 0.0 on copies), ``SuperSloMoNext`` (on computed
         frames: the frame it moves towards), ``SuperSloMoCut`` (on copies made because a scene cut lies
         between the frames around it: the first frame of that pair, one value per cut), with ``dedup``
-        ``SuperSloMoHeld`` (1 where the source position is a held frame), and ``_DurationNum``/``_DurationDen``.
+        ``SuperSloMoHeld`` (1 where the source position is a held frame), ``SuperSloMoConfidence`` (the mean of the
+        frame's confidence: the share of it trusted, 1.0 on copies, 0.0 where the frame fell back to the blend) and
+        ``_DurationNum``/``_DurationDen``.
     """
     options = _check_options(locals(), cache_mb)  # first: the keywords alone are local yet
     clip = _check_clip(clip)
@@ -422,6 +457,7 @@ def superslomo(
             flow=_flow_source(flow, net),
             backend=backend,
             splat=splat,
+            fallback=fallback,
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
@@ -437,6 +473,11 @@ def superslomo(
     base = mapped[plan.window.frames.index(0)]
     if rates.fps > 0:
         base = vs.core.std.AssumeFPS(base, fpsnum=rates.fps.numerator, fpsden=rates.fps.denominator)
+    if not isinstance(confidence_map, bool):
+        raise _error(f"confidence_map must be True or False, got {confidence_map!r}")
+    if confidence_map:
+        mapped.append(vs.core.std.BlankClip(base, format=vs.GRAYS, color=1.0, keep=True))
     dtype = np.float16 if clip.format.id == vs.RGBH else np.float32
-    frames = _Frames(plan, inputs, engine, sc_threshold or DEFAULT_SC_THRESHOLD, rates, dtype, cache_mb)
+    threshold = sc_threshold or DEFAULT_SC_THRESHOLD
+    frames = _Frames(plan, inputs, engine, threshold, rates, dtype, cache_mb, confidence_map)
     return vs.core.std.ModifyFrame(base, mapped, frames)

@@ -14,13 +14,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["WARPS", "Warp", "backwarp"]
+__all__ = ["RESAMPLES", "WARPS", "Resample", "Warp", "backwarp"]
 
 Warp = Literal["legacy", "exact"]
 WARPS: tuple[str, ...] = get_args(Warp)
+# How samples between pixels are read. Bilinear at a half-pixel offset averages two pixels: a line one pixel
+# wide comes out at half its contrast and twice its width. Bicubic keeps it (on a drawn pan of 0.35 px a frame
+# with the true flow, the two frames warped to t and averaged score 24.9 dB bilinear, 30.1 bicubic; blending
+# them unwarped scores 29.8).
+Resample = Literal["bilinear", "bicubic"]
+RESAMPLES: tuple[str, ...] = get_args(Resample)
 
 
-def backwarp(image: Tensor, flow: Tensor, warp: Warp) -> Tensor:
+def backwarp(image: Tensor, flow: Tensor, warp: Warp, resample: Resample = "bilinear") -> Tensor:
     """Sample ``image`` (B, C, H, W) at ``x + flow`` (flow (B, 2, H, W) in pixels: x then y)."""
     _, _, h, w = image.shape
     ys = torch.arange(h, device=image.device, dtype=flow.dtype).view(1, h, 1)
@@ -35,4 +41,4 @@ def backwarp(image: Tensor, flow: Tensor, warp: Warp) -> Tensor:
     else:
         raise ValueError(f"warp must be one of {WARPS}, got {warp!r}")
     grid = torch.stack((gx, gy), dim=3)
-    return F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+    return F.grid_sample(image, grid.to(image.dtype), mode=resample, padding_mode="zeros", align_corners=True)

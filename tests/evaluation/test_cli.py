@@ -33,8 +33,9 @@ def test_main_writes_tables_json_and_plots(clips: Path, tmp_path: Path, capsys: 
         argv.append("--no-flowfps")
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["crop.png", "psnr_vs_t.png", "results.json", "results.md"]
-    assert all((out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in ("crop.png", "psnr_vs_t.png"))
+    pictures = ["crop.png", "psnr_vs_t.png", "worst.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*pictures, "results.json", "results.md"])
+    assert all((out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in pictures)
     data = json.loads((out / "results.json").read_text())
     assert [(c["name"], c["k"]) for c in data["clips"]] == [("ramp", 2), ("ramp", 4), ("tex", 2), ("tex", 4)]
     ramp2 = data["clips"][0]
@@ -48,6 +49,15 @@ def test_main_writes_tables_json_and_plots(clips: Path, tmp_path: Path, capsys: 
     expected = np.mean([c["mean"]["repeat"]["psnr"] for c in data["clips"] if c["k"] == 2])
     assert mean_row.split(" | ")[column] == f"{expected:.2f}"
     assert "| superslomo k=4 |" in header and "| other k=2 |" in header
+    # The worst case: per clip and k, each method's frames more than 0.5 dB under blend and its worst margin.
+    tex4 = data["clips"][3]
+    margins = [
+        s["psnr"] - b["psnr"] for s, b in zip(tex4["frames"]["superslomo"], tex4["frames"]["blend"], strict=True)
+    ]
+    assert tex4["worst_vs_blend"]["superslomo"] == min(margins)
+    row = next(line for line in report.splitlines() if line.startswith("| tex | 4 |"))
+    cell = row.split(" | ")[2 + int(HAS_MVTOOLS)]  # clip, k, (flowfps,) superslomo
+    assert cell == f"{sum(m < -0.5 for m in margins)}/{len(margins)} / {min(margins):+.2f}"
 
 
 def test_main_reports_usage_errors_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,7 @@ from helpers import (
 )
 
 from vs_superslomo import metrics
+from vs_superslomo.cartoon import CARTOON_CLIPS
 from vs_superslomo.errors import JobError
 from vs_superslomo.evaluation import protocol
 from vs_superslomo.frames import clip_from_arrays, read_frame
@@ -105,3 +106,11 @@ def test_cadence_protocol_matches_the_drawings_placed_at_their_times(clips: Path
     assert got["held"] > got["repeat"] + 1
     with pytest.raises(JobError, match="a cadence is holds of 1 frame or more"):
         protocol.cadence_positions(5, [2, 0])
+
+
+def test_cartoon_windows_are_whole_rgb_windows_of_the_generated_set() -> None:
+    windows = protocol.cartoon_windows()
+    assert [w.name for w, _ in windows] == [c.name for c in CARTOON_CLIPS]
+    for window, clip in windows:
+        assert (window.file, window.start, clip.num_frames) == (protocol.CARTOON, 0, protocol.WINDOW_LENGTH)
+        assert clip.format.id == vs.RGBS and (clip.width, clip.height) == (640, 360)

@@ -21,7 +21,7 @@ from ..network import SuperSloMo
 from ..source import open_video
 from ..weights import load_model
 from .methods import MINTERPOLATE, build_methods
-from .protocol import evaluate_cadence, evaluate_windows, parse_windows, resolve_clip
+from .protocol import Window, cartoon_windows, evaluate_cadence, evaluate_windows, parse_windows, resolve_clip
 from .report import cadence_table, plot_held, write_outputs
 
 __all__ = ["main"]
@@ -69,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also each model with the paper's estimate of the flows to t instead of splatting them (NAME+estimate)",
     )
     p.add_argument(
+        "--fallback",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="F",
+        help="also each model with the filter's fallback=F (0: off), one method per value (NAME+fallback=F)",
+    )
+    p.add_argument(
         "--held",
         action="store_true",
         help="also the held-frame protocol (NAME+held): the window on k's, noisy copies, factor 1 with dedup",
@@ -86,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE@START",
         help="also held.png: frames of a clip with real held frames, before and after dedup, to judge by eye",
     )
+    p.add_argument(
+        "--cartoon",
+        action="store_true",
+        help="also the generated cartoon set (a large pan and a fast zoom with a turn over outlined shapes and "
+        "text, line art panning by sub-pixel steps); alone, without --clips or --only, only it",
+    )
     p.add_argument("--clips", type=Path, metavar="DIR", help=f"folder of clips (default: ${_CLIPS_ENV})")
     p.add_argument(
         "--only", metavar="NAMES", help="comma list: default window names (NAME or NAME@START) or FILE@START"
@@ -100,12 +114,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _source(path: Path | vs.VideoNode) -> vs.VideoNode:
+    return path if isinstance(path, vs.VideoNode) else open_video(path)
+
+
 def _run(args: argparse.Namespace) -> str:
     device = device_index(args.device)
     clips = args.clips or (Path(os.environ[_CLIPS_ENV]) if os.environ.get(_CLIPS_ENV) else None)
-    if clips is None:
-        raise JobError(f"no clips folder: pass --clips DIR or set {_CLIPS_ENV}")
-    windows = parse_windows(args.only, clips)
+    windows: list[tuple[Window, Path | vs.VideoNode]] = []
+    if args.clips is not None or args.only or not args.cartoon:
+        if clips is None:
+            raise JobError(f"no clips folder: pass --clips DIR or set {_CLIPS_ENV} (or --cartoon alone)")
+        windows += parse_windows(args.only, clips)
+    if args.cartoon:
+        windows += cartoon_windows()
     models: dict[str, SuperSloMo] = {}
     if not args.no_superslomo:
         try:
@@ -125,9 +147,14 @@ def _run(args: argparse.Namespace) -> str:
         flows=flows,
         held=args.held,
         unsplatted=args.estimate,
+        fallbacks=args.fallback,
     )
     results, show = evaluate_windows(
-        windows, args.k, methods, log=lambda line: print(line, file=sys.stderr, flush=True)
+        windows,
+        args.k,
+        methods,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+        model=next(iter(models), None),
     )
     report = write_outputs(results, show, args.out)
     if args.cadence:
@@ -135,7 +162,7 @@ def _run(args: argparse.Namespace) -> str:
             raise JobError("--cadence needs a model; drop --no-superslomo")
         model = next(iter(models.values()))
         rows = [
-            (window.name, pattern, evaluate_cadence(open_video(path), window, pattern, model))
+            (window.name, pattern, evaluate_cadence(_source(path), window, pattern, model))
             for window, path in windows
             for pattern in args.cadence
         ]
@@ -144,7 +171,7 @@ def _run(args: argparse.Namespace) -> str:
         report += "\n" + table
     if args.held_picture:
         file, _, start = args.held_picture.partition("@")
-        path = resolve_clip(clips, file)
+        path = None if clips is None else resolve_clip(clips, file)
         if path is None or not start.isdigit() or not models:
             raise JobError(f"--held-picture {args.held_picture!r}: give FILE@START of a clip in {clips} and a model")
         plot_held(open_video(path), int(start), next(iter(models.values())), args.out / "held.png")

@@ -91,9 +91,17 @@ def _minterpolate(kept: Kept) -> vs.VideoNode:
     return to_rgb(clip_from_arrays(frames, fmt=vs.YUV444P8, fps=(kept.k, 1)), BT709_LIMITED)
 
 
-def _model_method(model: SuperSloMo, device_index: int | None, flow: str, splat: bool | None = None) -> Rebuild:
+def _model_method(
+    model: SuperSloMo,
+    device_index: int | None,
+    flow: str,
+    splat: bool | None = None,
+    fallback: float | None = None,
+) -> Rebuild:
     def rebuild(kept: Kept) -> vs.VideoNode:
-        return superslomo(kept.rgb, kept.k, model=model, device_index=device_index, flow=flow, splat=splat)
+        return superslomo(
+            kept.rgb, kept.k, model=model, device_index=device_index, flow=flow, splat=splat, fallback=fallback
+        )
 
     return rebuild
 
@@ -119,11 +127,13 @@ def build_methods(
     flows: Sequence[str] = ("auto",),
     held: bool = False,
     unsplatted: bool = False,
+    fallbacks: Sequence[float] = (),
 ) -> dict[str, Rebuild]:
     """repeat, blend, flowfps (unless turned off), minterpolate (when asked), then per named model one
     method per flow source in ``flows``: ``NAME`` for its weights' own (``auto``), ``NAME+net`` / ``NAME+dis``
     for the other, with ``unsplatted`` ``NAME+estimate`` (its own flows, the paper's estimate of the flows to
-    t instead of splatting them), and with ``held`` ``NAME+held`` (the held-frame protocol)."""
+    t instead of splatting them), with ``held`` ``NAME+held`` (the held-frame protocol), and per value in
+    ``fallbacks`` ``NAME+fallback=F`` (its own flows, the filter's ``fallback=F``)."""
     methods: dict[str, Rebuild] = {"repeat": _repeat, "blend": _blend}
     if flowfps:
         if not hasattr(vs.core, "mv"):
@@ -143,4 +153,6 @@ def build_methods(
             methods[f"{name}+estimate"] = _model_method(model, device_index, "auto", splat=False)
         if held:
             methods[f"{name}+held"] = _held_method(model, device_index)
+        for fallback in fallbacks:
+            methods[f"{name}+fallback={fallback:g}"] = _model_method(model, device_index, "auto", fallback=fallback)
     return methods

@@ -17,9 +17,17 @@ dropped frames, so it scores against ``NAME`` on the distinct frames alone at fa
 Identical frames have an infinite PSNR; it is capped at :data:`.metrics.PSNR_CAP_DB` (MSE floored at 1e-10) so
 means stay finite.
 
-Outputs (:mod:`.report`): ``results.md`` (PSNR and SSIM tables), ``results.json`` (every per-frame number),
-``psnr_vs_t.png`` (PSNR against t, mean over clips, one panel per k) and ``crop.png`` (the crop with the
-most motion, ground truth beside every method but repeat).
+People judge interpolation by its worst frames: per clip and k, the tables also count each method's frames more
+than :data:`UNDER_BLEND_DB` under blend and give its worst frame's margin over blend, and the frame where the
+first model falls furthest under blend is kept (:attr:`ClipResult.worst`) to be looked at.
+
+Besides real clips, the cartoon set (:data:`.cartoon.CARTOON_CLIPS`, generated: a large pan and a fast zoom
+with a turn over outlined flat shapes and text, line art panning by sub-pixel steps) runs through the same
+protocol (:func:`cartoon_windows`).
+
+Outputs (:mod:`.report`): ``results.md`` (PSNR and SSIM tables, the worst-case table), ``results.json`` (every
+per-frame number), ``psnr_vs_t.png`` (PSNR against t, mean over clips, one panel per k), ``crop.png`` (the crop
+with the most motion, ground truth beside every method but repeat) and ``worst.png`` (each clip's worst frame).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import vapoursynth as vs
 
+from ..cartoon import CARTOON_CLIPS, cartoon_frames
 from ..colour import UNSPECIFIED, ColourProps, source_colour, to_rgb
 from ..errors import JobError
 from ..frames import clip_from_arrays, read_frame
@@ -44,11 +53,13 @@ from ..source import open_video
 
 __all__ = [
     "BT709",
+    "CARTOON",
     "COLOUR_NOTE",
     "CROP_SIZE",
     "DEFAULT_WINDOWS",
     "HELD_NOISE",
     "HIGH_FPS_WINDOW",
+    "UNDER_BLEND_DB",
     "WINDOW_LENGTH",
     "ClipResult",
     "FrameScore",
@@ -58,6 +69,7 @@ __all__ = [
     "Window",
     "box_motion",
     "cadence_positions",
+    "cartoon_windows",
     "evaluate_cadence",
     "evaluate_window",
     "evaluate_windows",
@@ -71,6 +83,8 @@ __all__ = [
 
 WINDOW_LENGTH = 41
 CROP_SIZE = 160
+UNDER_BLEND_DB = 0.5  # a frame this far under plain blending is a failure a viewer sees
+CARTOON = "(generated)"  # the file of a cartoon window: it is drawn, not read
 BT709 = 1  # H.273 matrix codes
 COLOUR_NOTE = (
     "float RGB clipped to [0, 1]; YUV converted (Bicubic chroma) with the file's matrix tag, BT.709 where it "
@@ -130,19 +144,6 @@ class FrameScore:
 
 
 @dataclass
-class ClipResult:
-    """All scores of one window at one k, per method, in window order."""
-
-    window: Window
-    path: str
-    k: int
-    scores: dict[str, list[FrameScore]]
-
-    def mean(self, method: str, metric: str) -> float:
-        return float(np.mean([getattr(s, metric) for s in self.scores[method]]))
-
-
-@dataclass
 class Showcase:
     """Crops of one rebuilt frame: the truth and each method, where content moved most (:func:`box_motion`)."""
 
@@ -153,6 +154,26 @@ class Showcase:
     box: tuple[int, int, int]  # top, left, size
     motion: float  # mean over the box of min(|real - previous kept|, |real - next kept|), in [0, 1]
     crops: dict[str, np.ndarray] = field(default_factory=dict)  # H×W×3, "ground truth" first
+    margin: float = 0.0  # of a worst frame (:attr:`ClipResult.worst`): the model's PSNR minus blend's
+
+
+@dataclass
+class ClipResult:
+    """All scores of one window at one k, per method, in window order; ``worst``: the frame where the first
+    model falls furthest under blend, cropped where its error grew most (None without a model or blend)."""
+
+    window: Window
+    path: str
+    k: int
+    scores: dict[str, list[FrameScore]]
+    worst: Showcase | None = None
+
+    def mean(self, method: str, metric: str) -> float:
+        return float(np.mean([getattr(s, metric) for s in self.scores[method]]))
+
+    def margins(self, method: str) -> list[float]:
+        """PSNR over blend, frame by frame (negative: under blend)."""
+        return [s.psnr - b.psnr for s, b in zip(self.scores[method], self.scores["blend"], strict=True)]
 
 
 def scoring_colour(clip: vs.VideoNode) -> ColourProps:
@@ -206,8 +227,12 @@ def box_motion(real: np.ndarray, prev: np.ndarray, nxt: np.ndarray, size: int) -
     Per pixel the smaller of |real - prev| and |real - next|: content that moved away from where it was in
     both; a cut or a held frame (real equal to one neighbour) scores near zero. Box sums by an integral image.
     """
-    diff = np.minimum(np.abs(real - prev), np.abs(real - nxt)).mean(axis=2, dtype=np.float64)
-    integral = np.pad(diff.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    return _heaviest_box(np.minimum(np.abs(real - prev), np.abs(real - nxt)).mean(axis=2, dtype=np.float64), size)
+
+
+def _heaviest_box(values: np.ndarray, size: int) -> tuple[int, int, float]:
+    """(top, left, mean) of the size×size box of ``values`` (H×W) with the largest sum, by an integral image."""
+    integral = np.pad(values.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     sums = integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size] + integral[:-size, :-size]
     top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
     return int(top), int(left), float(sums[top, left]) / size**2
@@ -220,8 +245,10 @@ def evaluate_window(
     methods: Mapping[str, Rebuild],
     *,
     path: str = "",
+    model: str | None = None,
 ) -> tuple[ClipResult, Showcase]:
-    """Score every method on one window at one k; also the most-moving crop of its frames nearest t = 1/2."""
+    """Score every method on one window at one k; also the most-moving crop of its frames nearest t = 1/2, and
+    (:attr:`ClipResult.worst`) the frame where ``model`` falls furthest under blend."""
     if not 2 <= k < window.length:
         raise JobError(f"{window.name}: k must be in 2..{window.length - 1} for a {window.length}-frame window")
     if window.start < 0 or window.start + window.length > source.num_frames:
@@ -236,6 +263,8 @@ def evaluate_window(
     scores: dict[str, list[FrameScore]] = {name: [] for name in methods}
     size = min(CROP_SIZE, native.width, native.height)
     show = Showcase(window.name, window.start, k, Fraction(0), (0, 0, size), -1.0)
+    tracked = model if model in methods and "blend" in methods else None
+    worst: Showcase | None = None
     for j in _dropped(window.length, k):
         t = Fraction(j % k, k)
         real = read_rgb(truth.get_frame(j))
@@ -248,6 +277,10 @@ def evaluate_window(
                 raise RuntimeError(f"{name}: window frame {j} was made for t={made_for}, expected {float(t)}")
             images[name] = read_rgb(frame)
             scores[name].append(FrameScore(window.start + j, t, psnr(real, images[name]), ssim(real, images[name])))
+        if tracked is not None:
+            margin = scores[tracked][-1].psnr - scores["blend"][-1].psnr
+            if worst is None or margin < worst.margin:
+                worst = _worst_crop(window, j, k, t, real, images, tracked, size, margin)
         if j % k == k // 2:
             prev, nxt = (read_rgb(truth.get_frame(i)) for i in (j - j % k, j - j % k + k))
             top, left, motion = box_motion(real, prev, nxt, size)
@@ -255,7 +288,35 @@ def evaluate_window(
                 crops = {"ground truth": real, **{n: im for n, im in images.items() if n != "repeat"}}
                 show = Showcase(window.name, window.start + j, k, t, (top, left, size), motion)
                 show.crops = {n: im[top : top + size, left : left + size].copy() for n, im in crops.items()}
-    return ClipResult(window=window, path=path, k=k, scores=scores), show
+    return ClipResult(window=window, path=path, k=k, scores=scores, worst=worst), show
+
+
+def _worst_crop(
+    window: Window,
+    j: int,
+    k: int,
+    t: Fraction,
+    real: np.ndarray,
+    images: Mapping[str, np.ndarray],
+    model: str,
+    size: int,
+    margin: float,
+) -> Showcase:
+    """The crop of frame ``j`` where ``model``'s error exceeds blend's most (that excess as ``motion``), with the
+    frame's PSNR ``margin`` over blend."""
+    excess = (np.abs(images[model] - real) - np.abs(images["blend"] - real)).mean(axis=2, dtype=np.float64)
+    top, left, mean = _heaviest_box(excess, size)
+    shown = {"ground truth": real, **{n: images[n] for n in (model, "blend", "flowfps") if n in images}}
+    crops = {n: im[top : top + size, left : left + size].copy() for n, im in shown.items()}
+    return Showcase(window.name, window.start + j, k, t, (top, left, size), mean, crops, margin)
+
+
+def cartoon_windows() -> list[tuple[Window, vs.VideoNode]]:
+    """The cartoon set (:data:`.cartoon.CARTOON_CLIPS`) as windows and RGBS clips of :data:`WINDOW_LENGTH` frames."""
+    return [
+        (Window(c.name, CARTOON, 0), clip_from_arrays(cartoon_frames(c, WINDOW_LENGTH), fps=(30, 1)))
+        for c in CARTOON_CLIPS
+    ]
 
 
 def resolve_clip(clips_dir: Path, file: str) -> Path | None:
@@ -352,20 +413,23 @@ def evaluate_cadence(
 
 
 def evaluate_windows(
-    windows: Iterable[tuple[Window, Path]],
+    windows: Iterable[tuple[Window, Path | vs.VideoNode]],
     ks: Sequence[int],
     methods: Mapping[str, Rebuild],
     *,
     log: Callable[[str], None] | None = None,
+    model: str | None = None,
 ) -> tuple[list[ClipResult], Showcase | None]:
-    """Run every window at every k (its own ``ks`` when set); the results and the most-moving crop."""
+    """Run every window (from its file, or a clip already made) at every k (its own ``ks`` when set); the
+    results and the most-moving crop. ``model``: the method whose worst frame each result keeps."""
     results: list[ClipResult] = []
     best: Showcase | None = None
     for window, path in windows:
-        source = open_video(path)
+        source = path if isinstance(path, vs.VideoNode) else open_video(path)
+        where = window.file if isinstance(path, vs.VideoNode) else str(path)
         for k in window.ks or ks:
             began = time.monotonic()
-            result, show = evaluate_window(source, window, k, methods, path=str(path))
+            result, show = evaluate_window(source, window, k, methods, path=where, model=model)
             results.append(result)
             if best is None or show.motion > best.motion:
                 best = show

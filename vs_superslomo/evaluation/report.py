@@ -19,12 +19,30 @@ from ..files import atomic_write
 from ..metrics import PSNR_CAP_DB, psnr
 from ..network import SuperSloMo
 from ..plugin import HELD_PROP, NEXT_PROP, T_PROP, superslomo
-from .protocol import COLOUR_NOTE, CROP_SIZE, ClipResult, Showcase, box_motion, read_rgb, scoring_colour
+from .protocol import (
+    COLOUR_NOTE,
+    CROP_SIZE,
+    UNDER_BLEND_DB,
+    ClipResult,
+    Showcase,
+    box_motion,
+    read_rgb,
+    scoring_colour,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["cadence_table", "markdown_tables", "plot_crop", "plot_held", "plot_psnr_vs_t", "write_outputs"]
+__all__ = [
+    "cadence_table",
+    "markdown_tables",
+    "plot_crop",
+    "plot_held",
+    "plot_psnr_vs_t",
+    "plot_worst",
+    "worst_case_table",
+    "write_outputs",
+]
 
 
 def _columns(results: Sequence[ClipResult]) -> list[tuple[int, str]]:
@@ -62,6 +80,29 @@ def markdown_tables(results: Sequence[ClipResult]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def worst_case_table(results: Sequence[ClipResult]) -> str:
+    """Per clip and k, each method's frames more than :data:`.protocol.UNDER_BLEND_DB` under blend (of how many)
+    and its worst frame's margin over blend; empty without blend."""
+    methods = [m for m in dict.fromkeys(m for r in results for m in r.scores) if m not in ("repeat", "blend")]
+    if not methods or not all("blend" in r.scores for r in results):
+        return ""
+    lines = [
+        f"Worst case: frames more than {UNDER_BLEND_DB:g} dB under blend (of the dropped frames) / the worst "
+        "frame's PSNR minus blend's (dB)",
+        "",
+        "| clip | k | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
+    for r in results:
+        cells = []
+        for m in methods:
+            margins = r.margins(m) if m in r.scores else []
+            under = sum(x < -UNDER_BLEND_DB for x in margins)
+            cells.append(f"{under}/{len(margins)} / {min(margins):+.2f}" if margins else "–")
+        lines.append(f"| {r.window.name} | {r.k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _report(results: Sequence[ClipResult]) -> str:
     windows = ", ".join(f"{n}@{s}" for n, s in dict.fromkeys((r.window.name, r.window.start) for r in results))
     return (
@@ -69,6 +110,7 @@ def _report(results: Sequence[ClipResult]) -> str:
         f"Windows (name@first frame, {results[0].window.length} frames): {windows}. Input: every k-th frame; "
         f"scores on the dropped frames, {COLOUR_NOTE}; PSNR of identical frames capped at {PSNR_CAP_DB:g} dB.\n\n"
         + markdown_tables(results)
+        + ("\n" + worst if (worst := worst_case_table(results)) else "")
     )
 
 
@@ -83,6 +125,7 @@ def _as_json(results: Sequence[ClipResult]) -> dict[str, object]:
                 "length": r.window.length,
                 "k": r.k,
                 "mean": {m: {"psnr": r.mean(m, "psnr"), "ssim": r.mean(m, "ssim")} for m in r.scores},
+                "worst_vs_blend": {m: min(r.margins(m)) for m in r.scores} if "blend" in r.scores else {},
                 "frames": {
                     m: [{"frame": s.frame, "t": float(s.t), "psnr": s.psnr, "ssim": s.ssim} for s in frames]
                     for m, frames in r.scores.items()
@@ -154,6 +197,32 @@ def plot_crop(show: Showcase, path: Path) -> None:
     _save_figure(figure, path)
 
 
+def plot_worst(results: Sequence[ClipResult], path: Path) -> None:
+    """A row per clip and k: the crop of the frame where the first model falls furthest under blend, ground truth
+    beside the model, blend and FlowFPS, each labelled with its PSNR on the crop."""
+    shown = [r.worst for r in results if r.worst is not None]
+    if not shown:
+        return
+    plt = _pyplot()
+    columns = max(len(s.crops) for s in shown)
+    figure, axes = plt.subplots(len(shown), columns, figsize=(3.2 * columns, 3.5 * len(shown)), squeeze=False)
+    for row, show in zip(axes, shown, strict=True):
+        truth = show.crops["ground truth"]
+        for ax in row:
+            ax.axis("off")
+        for ax, (name, crop) in zip(row, show.crops.items(), strict=False):
+            ax.imshow(crop, interpolation="nearest")
+            ax.set_title(name if crop is truth else f"{name} {psnr(truth, crop):.2f} dB", fontsize=9)
+        top, left, _ = show.box
+        row[0].set_title(
+            f"{show.name} k={show.k} frame {show.frame} (t = {show.t}): {show.margin:+.2f} dB vs blend\n"
+            f"ground truth, crop at x={left}, y={top}",
+            fontsize=9,
+        )
+    figure.tight_layout()
+    _save_figure(figure, path)
+
+
 def plot_held(source: vs.VideoNode, start: int, model: SuperSloMo, path: Path, count: int = 4) -> None:
     """A clip with real held frames, judged by eye: ``count`` source frames from ``start`` above the same
     frames through the filter at factor 1 with ``dedup=True``, on the crop that moves most."""
@@ -180,7 +249,7 @@ def plot_held(source: vs.VideoNode, start: int, model: SuperSloMo, path: Path, c
 
 
 def write_outputs(results: Sequence[ClipResult], show: Showcase | None, out_dir: Path) -> str:
-    """Write results.md, results.json, psnr_vs_t.png and crop.png (each atomically); the Markdown."""
+    """Write results.md, results.json, psnr_vs_t.png, crop.png and worst.png (each atomically); the Markdown."""
     report = _report(results)
     atomic_write(out_dir / "results.md", lambda tmp: tmp.write_text(report, encoding="utf-8"))
     text = json.dumps(_as_json(results), indent=1)
@@ -188,6 +257,7 @@ def write_outputs(results: Sequence[ClipResult], show: Showcase | None, out_dir:
     plot_psnr_vs_t(results, out_dir / "psnr_vs_t.png")
     if show is not None:
         plot_crop(show, out_dir / "crop.png")
+    plot_worst(results, out_dir / "worst.png")
     return report
 
 
