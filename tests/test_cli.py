@@ -28,6 +28,7 @@ from vs_superslomo.backends import load_nets
 from vs_superslomo.cli import main
 from vs_superslomo.colour import source_colour, to_rgb
 from vs_superslomo.frames import clip_from_arrays
+from vs_superslomo.options import FilterOptions
 from vs_superslomo.transcode import Job, JobError, atempo_chain, parse_factor, parse_fps, parse_time, run_job
 from vs_superslomo.weights import save_model
 
@@ -235,7 +236,10 @@ def test_without_ffmpeg_a_lossless_y4m_is_written(tmp_path: Path, weights: str) 
     logs: list[str] = []
     umask = os.umask(0o022)
     try:
-        summary = run_job(Job(src, tmp_path / "out.mp4", model=weights, ffmpeg=None, progress=False), log=logs.append)
+        summary = run_job(
+            Job(src, tmp_path / "out.mp4", options=FilterOptions(model=weights), ffmpeg=None, progress=False),
+            log=logs.append,
+        )
     finally:
         os.umask(umask)
     assert summary.output == tmp_path / "out.y4m" and summary.output_frames == 10
@@ -255,11 +259,17 @@ def test_flow_option_reaches_the_filter(tmp_path: Path, weights: str, capsys: py
         vs.core.resize.Bicubic(rgb, format=vs.YUV444P8, matrix_s="709").output(fh, y4m=True)
     outputs = {}
     for flow in ("net", "dis"):
-        job = Job(src, tmp_path / f"{flow}.y4m", model=weights, flow=flow, ffmpeg=None, progress=False)
+        job = Job(
+            src, tmp_path / f"{flow}.y4m", options=FilterOptions(model=weights, flow=flow), ffmpeg=None, progress=False
+        )
         outputs[flow] = run_job(job, log=lambda _: None).output.read_bytes()
     assert outputs["net"] != outputs["dis"]
     estimated = Job(
-        src, tmp_path / "estimated.y4m", model=weights, flow="dis", splat=False, ffmpeg=None, progress=False
+        src,
+        tmp_path / "estimated.y4m",
+        options=FilterOptions(model=weights, flow="dis", splat=False),
+        ffmpeg=None,
+        progress=False,
     )
     assert run_job(estimated, log=lambda _: None).output.read_bytes() != outputs["dis"]
     with pytest.raises(SystemExit):
@@ -277,7 +287,13 @@ def test_scene_cut_threshold_reaches_the_filter(
         vs.core.resize.Bicubic(rgb, format=vs.YUV444P8, matrix_s="709").output(fh, y4m=True)
 
     def run(name: str, **options: Any) -> bytes:
-        job = Job(src, tmp_path / name, model=weights, flow="dis", ffmpeg=None, progress=False, **options)
+        job = Job(
+            src,
+            tmp_path / name,
+            options=FilterOptions(model=weights, flow="dis", **options),
+            ffmpeg=None,
+            progress=False,
+        )
         return run_job(job, log=lambda _: None).output.read_bytes()
 
     default, never = run("default.y4m"), run("never.y4m", sc_threshold=1.0)
@@ -289,7 +305,7 @@ def test_scene_cut_threshold_reaches_the_filter(
     assert (tmp_path / "cli.y4m").read_bytes() == never
     capsys.readouterr()
     assert main([str(src), "-o", str(tmp_path / "bad.y4m"), "--model", weights, "--sc-threshold", "2"]) == 1
-    assert "bad --sc-threshold 2: a mean luma difference, in (0, 1]" in capsys.readouterr().err
+    assert "--sc-threshold must be in (0, 1] or None (props only), got 2.0" in capsys.readouterr().err
     assert not (tmp_path / "bad.y4m").exists()
 
 

@@ -26,6 +26,7 @@ from helpers import make_model
 from vs_superslomo import distributed
 from vs_superslomo.cli import main
 from vs_superslomo.distributed import Recipe, WorkerSettings, work_folder
+from vs_superslomo.options import FilterOptions
 from vs_superslomo.transcode import Job
 from vs_superslomo.weights import save_model
 from vs_superslomo.workfolder import MARKER, WorkFolder
@@ -146,7 +147,9 @@ def test_chunks_split_at_the_cuts_the_jobs_threshold_finds(source: tuple[Path, s
     clip, weights = source
 
     def starts(threshold: float) -> list[int]:
-        recipe = Recipe(Job(clip, tmp_path / "out.mkv", Fraction(3), model=weights, sc_threshold=threshold))
+        recipe = Recipe(
+            Job(clip, tmp_path / "out.mkv", Fraction(3), options=FilterOptions(model=weights, sc_threshold=threshold))
+        )
         chunks = distributed._plan(recipe, recipe.build(lambda _: None), WorkerSettings(chunk_seconds=0.5), 2)
         return [chunk.start // 3 for chunk in chunks]  # in source frames (3x)
 

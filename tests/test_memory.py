@@ -58,6 +58,7 @@ JOB = textwrap.dedent(
     from helpers import make_model, random_frames
     from vs_superslomo.frames import clip_from_arrays
     from vs_superslomo import transcode
+    from vs_superslomo.options import FilterOptions
     from vs_superslomo.weights import save_model
 
     def rss_mib():
@@ -84,7 +85,8 @@ JOB = textwrap.dedent(
         return measured, close
 
     transcode.progress_bar = bar
-    job = transcode.Job(folder / "in.y4m", folder / "out.y4m", model=str(folder / "tiny.safetensors"),
+    weights = FilterOptions(model=str(folder / "tiny.safetensors"))
+    job = transcode.Job(folder / "in.y4m", folder / "out.y4m", options=weights,
                         factor=transcode.parse_factor("4"), ffmpeg=None, progress=False)
     summary = transcode.run_job(job, log=lambda _: None)
     assert summary.output_frames == 864, summary

@@ -30,7 +30,7 @@ def test_flags_parse_to_the_options_and_default_to_the_filters_defaults() -> Non
     chosen = parse(
         "--no-sc", "--sc-threshold", "0.3", "--flow", "net", "--motion", "linear", "--no-splat", "--dedup",
         "--dedup-threshold", "0.01", "--dedup-max-run", "2", "--backend", "torch", "--model", "w.safetensors",
-        "--fp16",
+        "--fp16", "--fallback", "0",
     )  # fmt: skip
     assert chosen == FilterOptions(
         model="w.safetensors",
@@ -44,6 +44,7 @@ def test_flags_parse_to_the_options_and_default_to_the_filters_defaults() -> Non
         dedup=True,
         dedup_threshold=0.01,
         dedup_max_run=2,
+        fallback=0.0,
     )
     assert chosen.kwargs()["sc"] is False and chosen.hold_rules.max_run == 2
 
@@ -60,6 +61,8 @@ def test_flags_parse_to_the_options_and_default_to_the_filters_defaults() -> Non
         ("dedup_max_run", 2.0, "an int from 1 to 16"),
         ("splat", "yes", "True, False or None"),
         ("backend", "tensorrt", "one of ("),
+        ("fallback", 1.5, "from 0 (off) to 1"),
+        ("fallback", False, "from 0 (off) to 1"),
     ],
 )
 def test_a_bad_value_names_the_keyword(keyword: str, value: object, must: str) -> None:

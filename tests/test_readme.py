@@ -18,6 +18,7 @@ from test_examples import run_vspipe_line
 
 import vs_superslomo
 from vs_superslomo.cli import main
+from vs_superslomo.options import FilterOptions
 from vs_superslomo.transcode import Job, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,9 @@ def test_the_readme_script_gives_the_command_lines_colours(tmp_path: Path, tiny_
     exec(compile(code, "README.md", "exec"), {})  # the script as a user's .vpy runs it
     scripted = vs.get_output(0)
     assert isinstance(scripted, vs.VideoOutputTuple)
-    cli = prepare(Job(input=clip, output=tmp_path / "out.mkv", model=str(tiny_weights_file), fps=None))
+    cli = prepare(
+        Job(input=clip, output=tmp_path / "out.mkv", options=FilterOptions(model=str(tiny_weights_file)), fps=None)
+    )
     for ours, theirs in [(scripted.clip.get_frame(0), cli.clip.get_frame(0))]:  # frame 0: a source frame's copy
         assert ours.format.id == theirs.format.id
         assert all(np.array_equal(np.asarray(ours[p]), np.asarray(theirs[p])) for p in range(ours.format.num_planes))

@@ -232,3 +232,11 @@ def test_a_constant_rate_allows_only_a_containers_rounding() -> None:
     assert fits_rate(rounded, fps, Fraction(1, 1000))
     assert not fits_rate([*rounded[:100], *(s + Fraction(2, 1000) for s in rounded[100:])], fps, Fraction(1, 1000))
     assert not fits_rate([Fraction(0), Fraction(1, 25)], Fraction(0), Fraction(1, 1000))  # no stated rate
+
+
+def test_timestamps_far_apart_are_capped_as_factors_are() -> None:
+    """An end time of 10^7 s after three frames would be 6·10^8 frames at 60 fps: refused like a factor over
+    the limit, in one line."""
+    with pytest.raises(TimingError, match="above the limit of 10000 per source frame"):
+        TimestampTiming.from_timestamps([0, Fraction(1, 25), Fraction(2, 25), 10**7], 3, Fraction(60))
+    assert TimestampTiming.from_timestamps([0, Fraction(1, 25), Fraction(2, 25), 3], 3, Fraction(60)).num_output == 180

@@ -66,12 +66,8 @@ _DELEGATED = {
 
 
 def _main_parser() -> argparse.ArgumentParser:
-    from .backends import BACKEND_ENV, BACKENDS
     from .distributed import add_worker_arguments
-    from .flow import FLOW_SOURCES
-    from .holds import HoldRules
-    from .plugin import MOTIONS  # loaded by transcode anyway
-    from .scenechange import DEFAULT_SC_THRESHOLD
+    from .options import add_arguments
     from .transcode import CODECS, parse_factor, parse_fps, parse_time
 
     p = Parser(
@@ -97,59 +93,8 @@ def _main_parser() -> argparse.ArgumentParser:
         choices=("drop", "stretch"),
         help="with --slowmo only: drop the audio (default) or slow it down to match (pitch kept)",
     )
-    p.add_argument("--model", help="weights: an original SuperSloMo.ckpt or a .safetensors (default: bundled)")
     add_device(p)
-    p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision (CUDA)")
-    p.add_argument("--no-sc", dest="sc", action="store_false", help="interpolate across scene cuts too")
-    p.add_argument(
-        "--sc-threshold",
-        type=float,
-        default=DEFAULT_SC_THRESHOLD,
-        metavar="T",
-        help=f"a cut: mean luma difference over T (0..1) that motion does not explain (default {DEFAULT_SC_THRESHOLD})",
-    )
-    p.add_argument(
-        "--flow",
-        choices=("auto", *FLOW_SOURCES),
-        default="auto",
-        help="motion from the flow network (net), OpenCV DIS (dis) or what the weights were trained for (auto)",
-    )
-    p.add_argument(
-        "--motion",
-        choices=MOTIONS,
-        default="auto",
-        help="between two frames only (linear) or through the frames around them too (quadratic, DIS flows)",
-    )
-    p.add_argument(
-        "--splat",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="find the flows to each new frame by moving every pixel along its motion (default with DIS flows)",
-    )
-    p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        help=f"where the networks run (default: ${BACKEND_ENV} when set, else the fastest installed)",
-    )
-    p.add_argument(
-        "--dedup",
-        action="store_true",
-        help="held frames (animation on twos/threes, repeated frames) become motion instead of stutter",
-    )
-    p.add_argument(
-        "--dedup-threshold",
-        type=float,
-        default=HoldRules.threshold,
-        metavar="D",
-        help=f"a frame repeats the last when no 16x16 block's mean luma differs more (default {HoldRules.threshold})",
-    )
-    p.add_argument(
-        "--dedup-max-run",
-        type=int,
-        default=HoldRules.max_run,
-        metavar="N",
-        help=f"longer runs of repeats are still shots and stay still (default {HoldRules.max_run})",
-    )
+    add_arguments(p)  # the filter's options (vs_superslomo.options), each with its help and check
     p.add_argument("--crf", type=int, help="quality for x264/x265 (lower is better; default 18 / 20)")
     p.add_argument("--codec", choices=CODECS, default="x264", help="video encoder (ffv1 is lossless; default x264)")
     p.add_argument("--start", type=argument_type(parse_time), help="first time to process: seconds or [HH:]MM:SS(.ms)")
@@ -196,30 +141,19 @@ def _run_weights(args: argparse.Namespace) -> None:
 
 
 def _run_main(args: argparse.Namespace) -> None:
+    from .options import from_arguments
     from .transcode import Job, run_job
 
     if args.crf is not None and not 0 <= args.crf <= 51:
         raise JobError(f"bad --crf {args.crf}: x264/x265 take 0..51")
-    if not 0 < args.sc_threshold <= 1:
-        raise JobError(f"bad --sc-threshold {args.sc_threshold:g}: a mean luma difference, in (0, 1]")
     job = Job(
         input=args.input,
         output=args.output,
         factor=args.factor,
         fps=args.fps,
         slowmo=args.slowmo,
-        model=args.model,
+        options=from_arguments(args),
         device_index=device_index(args.device),
-        fp16=args.fp16,
-        sc=args.sc,
-        sc_threshold=args.sc_threshold,
-        flow=args.flow,
-        motion=args.motion,
-        splat=args.splat,
-        backend=args.backend,
-        dedup=args.dedup,
-        dedup_threshold=args.dedup_threshold,
-        dedup_max_run=args.dedup_max_run,
         crf=args.crf,
         codec=args.codec,
         audio=args.audio or "drop",

@@ -305,7 +305,8 @@ def _fingerprint(recipe: Recipe) -> dict[str, str]:
     files as they are now. A resumed run keeps segments only when this has not changed."""
     skip = {"output", "overwrite", "progress", "ffmpeg", "audio"}
     print_ = {name: str(value) for name, value in asdict(recipe.job).items() if name not in skip}
-    files = [recipe.job.input] + ([Path(recipe.job.model)] if recipe.job.model else [])
+    model = recipe.job.options.model
+    files = [recipe.job.input] + ([Path(model)] if model else [])
     for i, path in enumerate(files):
         stat = path.stat()
         print_[f"file{i}"] = f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns}"
@@ -326,7 +327,8 @@ def _plan(recipe: Recipe, prepared: Prepared, settings: WorkerSettings, workers:
     """Chunks at scene cuts (the filter's own test, when the job looks for cuts) or every chunk_seconds."""
     total, source = prepared.clip.num_frames, prepared.source.num_frames
     job = recipe.job
-    cuts = find_cuts(to_rgb(prepared.source, prepared.colour), job.sc_threshold) if job.sc and not recipe.script else []
+    threshold = job.options.sc_threshold if job.options.sc and not recipe.script else None
+    cuts = find_cuts(to_rgb(prepared.source, prepared.colour), threshold) if threshold is not None else []
     target = chunk_target(settings.chunk_seconds, prepared.fps, source, total, workers)
     timing = _timing(prepared)
     return plan_chunks(source_edges(source, target, cuts), lambda i: first_output_at(timing, i), total)
@@ -502,7 +504,8 @@ def run_chunked(
         todo = [c for c in chunks if not _complete(ffprobe, _segment(work.path, c, suffix), c, prepared.fps)]
         # Absolute paths: a worker's working folder is not necessarily this process's. A GPU task sees only
         # its own GPU.
-        task_job = replace(job, input=job.input.absolute(), model=_absolute(job.model), output=job.output.absolute())
+        options = replace(job.options, model=_absolute(job.options.model))
+        task_job = replace(job, input=job.input.absolute(), options=options, output=job.output.absolute())
         task_job = replace(task_job, device_index=None if num_gpus else -1)
         remote = ray.remote(_render_chunk).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_retries=settings.retries, retry_exceptions=False

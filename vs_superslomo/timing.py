@@ -243,6 +243,13 @@ class TimestampTiming(_Placement):
             raise TimingError("starts must strictly increase and end before stop")
         if self.fps <= 0:
             raise TimingError(f"fps must be positive, got {self.fps}")
+        # The factor path's bound, on average over the clip: an end time far past the last frame (a typo, or
+        # seconds given as milliseconds) would otherwise ask for 10^9 frames.
+        if self.num_output > MAX_FACTOR * len(self.starts):
+            raise TimingError(
+                f"{self.num_output} output frames for {len(self.starts)} source frames is above the limit of "
+                f"{MAX_FACTOR} per source frame; check that the timestamps are in seconds and the end time is right"
+            )
 
     @classmethod
     def from_timestamps(cls, timestamps: Sequence[object], num_input: int, fps: Fraction) -> TimestampTiming:

@@ -41,9 +41,8 @@ import vapoursynth as vs
 from .colour import ColourProps, from_rgb, source_colour, to_rgb
 from .errors import JobError
 from .files import atomic_write, user_cache_dir
-from .holds import HoldRules
+from .options import FilterOptions
 from .plugin import FilterError, superslomo
-from .scenechange import DEFAULT_SC_THRESHOLD
 from .source import open_video
 from .streams import MP4_LIKE, StreamPlan, atempo_chain, ff_path, plan_streams, probe_streams, seconds_of
 from .tally import Tally, engine_text
@@ -135,18 +134,8 @@ class Job:
     factor: Fraction | None = None
     fps: Fraction | None = None
     slowmo: bool = False
-    model: str | None = None
+    options: FilterOptions = field(default_factory=FilterOptions)  # the filter's, as the command line gave them
     device_index: int | None = None
-    fp16: bool | None = None
-    sc: bool = True
-    sc_threshold: float = DEFAULT_SC_THRESHOLD
-    flow: str = "auto"
-    motion: str = "auto"
-    splat: bool | None = None
-    backend: str | None = None  # None: $VS_SUPERSLOMO_BACKEND, else the fastest installed
-    dedup: bool = False
-    dedup_threshold: float = HoldRules.threshold
-    dedup_max_run: int = HoldRules.max_run
     crf: int | None = None
     codec: Codec = "x264"
     audio: AudioMode = "drop"
@@ -535,18 +524,8 @@ def prepare(job: Job, log: Callable[[str], None] = lambda s: print(s, file=sys.s
             fps_num,
             fps_den,
             slowmo=job.slowmo,
-            model=job.model,
             device_index=job.device_index,
-            fp16=job.fp16,
-            sc=job.sc,
-            sc_threshold=job.sc_threshold,
-            flow=job.flow,
-            motion=job.motion,
-            splat=job.splat,
-            backend=job.backend,
-            dedup=job.dedup,
-            dedup_threshold=job.dedup_threshold,
-            dedup_max_run=job.dedup_max_run,
+            **job.options.kwargs(),
             timestamps=timestamps,
             cache_mb=render_cache_mb(src.width, src.height, factor, vs.core.num_threads),
         )
@@ -622,9 +601,9 @@ def _run_job(job: Job, log: Callable[[str], None]) -> Summary:
         seconds,
         audio,
         variable,
-        engine_text(job.device_index, job.fp16, job.backend),
-        tally.held_replaced if job.dedup else None,
-        tally.cuts if job.sc else None,
+        engine_text(job.device_index, job.options.fp16, job.options.backend),
+        tally.held_replaced if job.options.dedup else None,
+        tally.cuts if job.options.sc else None,
         streams,
     )
 
