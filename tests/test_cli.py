@@ -23,13 +23,16 @@ import pytest
 import vapoursynth as vs
 from helpers import make_model, random_frames
 
-from vs_superslomo import superslomo, transcode
+from vs_superslomo import encode, superslomo, transcode
 from vs_superslomo.backends import load_nets
 from vs_superslomo.cli import main
 from vs_superslomo.colour import source_colour, to_rgb
+from vs_superslomo.errors import JobError
 from vs_superslomo.frames import clip_from_arrays
+from vs_superslomo.job import Job, parse_factor, parse_fps, parse_time
 from vs_superslomo.options import FilterOptions
-from vs_superslomo.transcode import Job, JobError, atempo_chain, parse_factor, parse_fps, parse_time, run_job
+from vs_superslomo.streams import atempo_chain
+from vs_superslomo.transcode import run_job
 from vs_superslomo.weights import save_model
 
 FFMPEG, FFPROBE = shutil.which("ffmpeg") or "", shutil.which("ffprobe") or ""  # "": not installed
@@ -367,7 +370,7 @@ def test_no_space_is_reported_and_the_partial_file_removed(
     def full_disk(*_args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(transcode, "_write_y4m", full_disk)
+    monkeypatch.setattr(encode, "write_y4m", full_disk)
     for name in ("o.mp4", "o.y4m"):
         assert main([str(src), "-o", str(tmp_path / name), "--model", weights]) == 1
         assert "no space left on the device while writing" in capsys.readouterr().err

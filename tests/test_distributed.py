@@ -25,9 +25,10 @@ from helpers import make_model
 
 from vs_superslomo import distributed
 from vs_superslomo.cli import main
-from vs_superslomo.distributed import Recipe, WorkerSettings, work_folder
+from vs_superslomo.commandline import WorkerSettings
+from vs_superslomo.distributed import Recipe, work_folder
+from vs_superslomo.job import Job
 from vs_superslomo.options import FilterOptions
-from vs_superslomo.transcode import Job
 from vs_superslomo.weights import save_model
 from vs_superslomo.workfolder import MARKER, WorkFolder
 

@@ -59,6 +59,7 @@ JOB = textwrap.dedent(
     from vs_superslomo.frames import clip_from_arrays
     from vs_superslomo import transcode
     from vs_superslomo.options import FilterOptions
+    from vs_superslomo.job import Job, parse_factor
     from vs_superslomo.weights import save_model
 
     def rss_mib():
@@ -86,8 +87,8 @@ JOB = textwrap.dedent(
 
     transcode.progress_bar = bar
     weights = FilterOptions(model=str(folder / "tiny.safetensors"))
-    job = transcode.Job(folder / "in.y4m", folder / "out.y4m", options=weights,
-                        factor=transcode.parse_factor("4"), ffmpeg=None, progress=False)
+    job = Job(folder / "in.y4m", folder / "out.y4m", options=weights,
+              factor=parse_factor("4"), ffmpeg=None, progress=False)
     summary = transcode.run_job(job, log=lambda _: None)
     assert summary.output_frames == 864, summary
     assert vs.core.max_cache_size > 256  # the job's limit is lifted again afterwards

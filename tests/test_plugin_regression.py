@@ -80,5 +80,6 @@ def test_frames_and_props_are_unchanged(case: str) -> None:
     for n in range(new.num_frames):
         a, b = new.get_frame(n), old.get_frame(n)
         np.testing.assert_array_equal(read_frame(a), read_frame(b), err_msg=f"{case}: frame {n}")
-        props = {k: v for k, v in a.props.items() if k != "SuperSloMoCut"}  # the one prop added since
+        added = ("SuperSloMoCut", "SuperSloMoConfidence")  # the props added since
+        props = {k: v for k, v in a.props.items() if k not in added}
         assert props == dict(b.props), f"{case}: frame {n}"

@@ -15,10 +15,11 @@ pytest.importorskip("psutil")
 _LISTENERS = """
 import os, ray  # ray first: it brings its own psutil
 import psutil
-from vs_superslomo.distributed import WorkerSettings, _ray_session
+from vs_superslomo.commandline import WorkerSettings
+from vs_superslomo.raysession import ray_session
 def pid():
     return os.getpid()
-with _ray_session(ray, WorkerSettings(workers=2), 1):
+with ray_session(ray, WorkerSettings(workers=2), 1):
     ray.get(ray.remote(pid).remote())
     me = psutil.Process()
     ours = {p.pid for p in [me, *me.children(recursive=True)]}

@@ -18,8 +18,9 @@ from test_examples import run_vspipe_line
 
 import vs_superslomo
 from vs_superslomo.cli import main
+from vs_superslomo.job import Job
 from vs_superslomo.options import FilterOptions
-from vs_superslomo.transcode import Job, prepare
+from vs_superslomo.transcode import prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from vs_superslomo import SuperSloMo, transcode
+from vs_superslomo import SuperSloMo, encode, transcode
 from vs_superslomo.cli import main
 from vs_superslomo.weights import save_model
 from vs_superslomo.workfolder import WorkFolder
@@ -175,13 +175,13 @@ def test_an_output_that_appears_during_the_run_is_not_replaced(
 ) -> None:
     src = make_testsrc(tmp_path / "in.mp4")
     out = tmp_path / "out.mkv"
-    read_back = transcode.check_encoded
+    read_back = encode.check_encoded
 
     def another_run_finishes_first(*args: Any, **kwargs: Any) -> None:
         out.write_text("the other run's result")  # after the start's check, before the rename
         read_back(*args, **kwargs)
 
-    monkeypatch.setattr(transcode, "check_encoded", another_run_finishes_first)
+    monkeypatch.setattr(encode, "check_encoded", another_run_finishes_first)
     assert run(src, "-o", out, "--model", weights) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "appeared while this run wrote it" in err and "--overwrite" in err, err

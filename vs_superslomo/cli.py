@@ -66,9 +66,9 @@ _DELEGATED = {
 
 
 def _main_parser() -> argparse.ArgumentParser:
-    from .distributed import add_worker_arguments
+    from .commandline import add_worker_arguments
+    from .job import CODECS, parse_factor, parse_fps, parse_time
     from .options import add_arguments
-    from .transcode import CODECS, parse_factor, parse_fps, parse_time
 
     p = Parser(
         prog="vs-superslomo",
@@ -141,8 +141,9 @@ def _run_weights(args: argparse.Namespace) -> None:
 
 
 def _run_main(args: argparse.Namespace) -> None:
+    from .job import Job
     from .options import from_arguments
-    from .transcode import Job, run_job
+    from .transcode import run_job
 
     if args.crf is not None and not 0 <= args.crf <= 51:
         raise JobError(f"bad --crf {args.crf}: x264/x265 take 0..51")
@@ -238,7 +239,7 @@ def _main(argv: list[str]) -> int:
             args, job = parser.parse_args(argv), _run_main
             if args.audio is not None and not args.slowmo:
                 parser.error(f"--audio {args.audio} needs --slowmo (without it the audio is copied unchanged)")
-            from .distributed import worker_settings
+            from .commandline import worker_settings
 
             args.chunked = worker_settings(args, parser)
     return run("vs-superslomo", lambda: job(args))

@@ -10,24 +10,33 @@ Ctrl-C is 130. Nothing heavy at import (torch only when CUDA is asked for), so t
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NoReturn
 
 from .errors import JobError, SuperSloMoError
 
 __all__ = [
+    "DEFAULT_CHUNK_SECONDS",
+    "DEFAULT_RETRIES",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "INSTALL_HINT",
     "RESOLUTIONS",
     "Parser",
+    "WorkerSettings",
     "add_device",
+    "add_worker_arguments",
     "argument_type",
     "device_index",
     "parse_size",
     "run",
+    "worker_settings",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -104,3 +113,89 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad size {text!r}: give WxH or one of {', '.join(RESOLUTIONS)}") from None
     return w, h
+
+
+# Chunked runs on Ray workers (vs_superslomo.distributed): the flags the main command and render share.
+INSTALL_HINT = "pip install 'vs-superslomo[ray]'"
+DEFAULT_CHUNK_SECONDS = 10.0
+DEFAULT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a job is spread: ``workers`` tasks at a time (None on a cluster: as many as its resources run)."""
+
+    workers: int | None = None
+    address: str | None = None
+    threads: int | None = None  # CPU threads per worker (torch and VapourSynth); None: this machine's share
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
+    resume: bool = False
+    retries: int = DEFAULT_RETRIES
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of chunked runs, shared by the main command and ``render``."""
+    group = parser.add_argument_group(f"chunked runs on Ray workers (needs {INSTALL_HINT})")
+    group.add_argument("--workers", type=_positive_int, metavar="N", help="render in chunks on N workers")
+    group.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join this Ray cluster (host:6379 from `ray start --head`; default $RAY_ADDRESS with --workers) "
+        "with one worker per GPU there, or per --threads-per-worker CPUs",
+    )
+    group.add_argument(
+        "--threads-per-worker",
+        type=_positive_int,
+        metavar="T",
+        help="CPU threads of each worker (default: this machine's cores / N; on a cluster 1)",
+    )
+    group.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=DEFAULT_CHUNK_SECONDS,
+        metavar="S",
+        help=f"output seconds per chunk where no scene cut is near (default {DEFAULT_CHUNK_SECONDS:g}; "
+        "short jobs get two chunks per worker)",
+    )
+    group.add_argument("--resume", action="store_true", help="keep the finished chunks of an interrupted run")
+    group.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="R",
+        help=f"times a chunk is retried when its worker dies (default {DEFAULT_RETRIES})",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}")
+    return value
+
+
+def worker_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> WorkerSettings | None:
+    """The parsed options as settings, or None for a run in this process (usage errors exit 2)."""
+    if args.workers is None and args.ray_address is None:
+        given = [
+            name
+            for name, value in (
+                ("--threads-per-worker", args.threads_per_worker),
+                ("--resume", args.resume or None),
+                ("--chunk-seconds", None if args.chunk_seconds == DEFAULT_CHUNK_SECONDS else args.chunk_seconds),
+                ("--retries", None if args.retries == DEFAULT_RETRIES else args.retries),
+            )
+            if value is not None
+        ]
+        if given:
+            parser.error(f"{given[0]} is for chunked runs: give --workers N (or --ray-address ADDR) too")
+        return None
+    if not 0 < args.chunk_seconds < math.inf:  # NaN and inf too: chunks of no or endless length
+        parser.error(f"--chunk-seconds must be a positive number of seconds, got {args.chunk_seconds:g}")
+    if args.retries < 0:
+        parser.error(f"--retries must be 0 or more, got {args.retries}")
+    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
+    return WorkerSettings(args.workers, address, args.threads_per_worker, args.chunk_seconds, args.resume, args.retries)

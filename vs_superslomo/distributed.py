@@ -6,7 +6,7 @@ the same graph over the whole source and encodes only its own output range with 
 segment of a work folder beside the output: an encode of its own, so a segment starts with a keyframe and
 no frame refers across segments. The driver checks each segment's frame count, joins the segments in order
 without re-encoding (ffmpeg's concat demuxer, with durations exact to the microsecond), adds the audio as
-a single run does and renames the result into place (:func:`vs_superslomo.transcode.encode_file`).
+a single run does and renames the result into place (:func:`vs_superslomo.encode.encode_file`).
 
 Ray retries a chunk whose worker dies; a chunk that fails otherwise stops the job with its own one-line
 error. The work folder (its plan, finished segments) survives an error or Ctrl-C, and ``--resume`` reuses
@@ -15,19 +15,14 @@ the segments that are complete and verified. Ray is optional: ``pip install 'vs-
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
 import json
-import logging
-import math
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -36,55 +31,28 @@ from typing import Any
 
 from .chunks import Chunk, chunk_target, concat_durations_us, first_output_at, longest_first, plan_chunks, source_edges
 from .colour import to_rgb
+from .commandline import WorkerSettings
+from .encode import check_encoded, encode_file, ffprobe_beside, join_segments
 from .errors import JobError
+from .job import Job, Prepared, Summary
+from .raysession import first_line, import_ray, ray_session
 from .scenechange import find_cuts
 from .script import prepare_script
-from .streams import ff_path
+from .streams import MP4_LIKE
 from .timing import TimestampTiming, Timing
-from .transcode import (
-    MP4_LIKE,
-    RENDER_VS_CACHE_MB,
-    Job,
-    Prepared,
-    Summary,
-    check_encoded,
-    check_paths,
-    encode_file,
-    ffprobe_beside,
-    prepare,
-    progress_bar,
-)
+from .transcode import RENDER_VS_CACHE_MB, check_paths, prepare, progress_bar
 from .workfolder import WorkFolder, work_folder
 
 __all__ = [
-    "INSTALL_HINT",
     "ChunkedSummary",
     "Recipe",
-    "WorkerSettings",
-    "add_worker_arguments",
     "run_chunked",
     "work_folder",
-    "worker_settings",
 ]
 
-INSTALL_HINT = "pip install 'vs-superslomo[ray]'"
-DEFAULT_CHUNK_SECONDS = 10.0
-DEFAULT_RETRIES = 3
 _POLL_SECONDS = 0.5
 _REPORT_SECONDS = 0.25  # how often a worker reports its frames to the progress bar (and asks whether to stop)
 _STOP_SECONDS = 30.0  # how long the driver waits for running chunks it asked to stop
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """How a job is spread: ``workers`` tasks at a time (None on a cluster: as many as its resources run)."""
-
-    workers: int | None = None
-    address: str | None = None
-    threads: int | None = None  # CPU threads per worker (torch and VapourSynth); None: this machine's share
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
-    resume: bool = False
-    retries: int = DEFAULT_RETRIES
 
 
 @dataclass(frozen=True)
@@ -135,74 +103,6 @@ class ChunkedSummary:
         )
 
 
-def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of chunked runs, shared by the main command and ``render``."""
-    group = parser.add_argument_group(f"chunked runs on Ray workers (needs {INSTALL_HINT})")
-    group.add_argument("--workers", type=_positive_int, metavar="N", help="render in chunks on N workers")
-    group.add_argument(
-        "--ray-address",
-        metavar="ADDR",
-        help="join this Ray cluster (host:6379 from `ray start --head`; default $RAY_ADDRESS with --workers) "
-        "with one worker per GPU there, or per --threads-per-worker CPUs",
-    )
-    group.add_argument(
-        "--threads-per-worker",
-        type=_positive_int,
-        metavar="T",
-        help="CPU threads of each worker (default: this machine's cores / N; on a cluster 1)",
-    )
-    group.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=DEFAULT_CHUNK_SECONDS,
-        metavar="S",
-        help=f"output seconds per chunk where no scene cut is near (default {DEFAULT_CHUNK_SECONDS:g}; "
-        "short jobs get two chunks per worker)",
-    )
-    group.add_argument("--resume", action="store_true", help="keep the finished chunks of an interrupted run")
-    group.add_argument(
-        "--retries",
-        type=int,
-        default=DEFAULT_RETRIES,
-        metavar="R",
-        help=f"times a chunk is retried when its worker dies (default {DEFAULT_RETRIES})",
-    )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}")
-    return value
-
-
-def worker_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> WorkerSettings | None:
-    """The parsed options as settings, or None for a run in this process (usage errors exit 2)."""
-    if args.workers is None and args.ray_address is None:
-        given = [
-            name
-            for name, value in (
-                ("--threads-per-worker", args.threads_per_worker),
-                ("--resume", args.resume or None),
-                ("--chunk-seconds", None if args.chunk_seconds == DEFAULT_CHUNK_SECONDS else args.chunk_seconds),
-                ("--retries", None if args.retries == DEFAULT_RETRIES else args.retries),
-            )
-            if value is not None
-        ]
-        if given:
-            parser.error(f"{given[0]} is for chunked runs: give --workers N (or --ray-address ADDR) too")
-        return None
-    if not 0 < args.chunk_seconds < math.inf:  # NaN and inf too: chunks of no or endless length
-        parser.error(f"--chunk-seconds must be a positive number of seconds, got {args.chunk_seconds:g}")
-    if args.retries < 0:
-        parser.error(f"--retries must be 0 or more, got {args.retries}")
-    address = args.ray_address or os.environ.get("RAY_ADDRESS") or None
-    return WorkerSettings(args.workers, address, args.threads_per_worker, args.chunk_seconds, args.resume, args.retries)
-
-
 def _segment_suffix(output: Path) -> str:
     # MP4-like outputs take MP4 segments (the same time scale); others NUT, whose time base is the frame
     # rate itself, where Matroska would round every time to the millisecond.
@@ -212,14 +112,6 @@ def _segment_suffix(output: Path) -> str:
 
 def _segment(work: Path, chunk: Chunk, suffix: str) -> Path:
     return work / f"chunk-{chunk.index:05d}{suffix}"
-
-
-def _import_ray() -> ModuleType:
-    try:
-        import ray
-    except ImportError:
-        raise JobError(f"--workers needs Ray, which is not installed: {INSTALL_HINT}") from None
-    return ray
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -345,81 +237,6 @@ def _complete(ffprobe: str, segment: Path, chunk: Chunk, fps: Fraction) -> bool:
     return True
 
 
-def _check_reachable(address: str) -> None:
-    """Fail in seconds, not minutes, when nothing listens at a host:port address (ray.init retries long)."""
-    if address in ("auto", "local"):
-        return
-    host_port = address.removeprefix("ray://")
-    host, _, port = host_port.rpartition(":")
-    if not host or not port.isdigit():
-        raise JobError(
-            f"bad Ray address {address!r}: give HOST:PORT as `ray start --head` prints it (e.g. 10.0.0.5:6379)"
-        )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
-    except OSError as exc:
-        raise JobError(
-            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; start its head with "
-            "`ray start --head` and give the address it prints"
-        ) from None
-
-
-@contextlib.contextmanager
-def _ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Iterator[bool]:
-    """A Ray session for the job: the one already started in this process, the cluster at the address, or a
-    local one sized for the workers; what this function started, it shuts down. Yields whether the job's
-    tasks end with the session (a local one this function started)."""
-    if settings.address is not None:
-        _check_reachable(settings.address)  # also when this process has a session: the address was asked for
-    if ray.is_initialized():
-        yield False
-        return
-    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
-    if settings.address is not None:
-        try:
-            ray.init(address=settings.address, **quiet)
-        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... for one cause
-            raise JobError(f"cannot join the Ray cluster at {settings.address}: {_first_line(exc)}") from None
-        try:
-            yield False
-        finally:
-            ray.shutdown()
-        return
-    with _loopback_only():
-        ray.init(num_cpus=(settings.workers or 1) * threads, include_dashboard=False, **quiet)
-        try:
-            yield True
-        finally:
-            ray.shutdown()
-
-
-# Ray's switch for "clusters may form here" (off by default on Windows and macOS), read by its processes.
-_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-@contextlib.contextmanager
-def _loopback_only() -> Iterator[None]:
-    """A local session whose servers (GCS, raylet, workers) listen on 127.0.0.1 alone, not on every interface.
-
-    Ray binds them to the node's address, which it takes to be the loopback one only where it believes no
-    cluster can form: its setting for Windows and macOS, given here to it and to the processes it starts
-    (Ray 2.60 has no other way: ray.init(_node_ip_address="127.0.0.1") is turned into the machine's address).
-    """
-    import ray._private.ray_constants as constants
-
-    saved = constants.ENABLE_RAY_CLUSTER, os.environ.get(_CLUSTER_ENV)
-    constants.ENABLE_RAY_CLUSTER = False
-    os.environ[_CLUSTER_ENV] = "0"
-    try:
-        yield
-    finally:
-        constants.ENABLE_RAY_CLUSTER = saved[0]
-        if saved[1] is None:
-            os.environ.pop(_CLUSTER_ENV, None)
-        else:
-            os.environ[_CLUSTER_ENV] = saved[1]
-
-
 def _stop_chunks(ray: ModuleType, progress: Any, running: list[Any]) -> None:
     """Have the running chunks stop at their next report, and wait for them (a while: one that does not
     answer fails at its next report once the driver kills the progress actor).
@@ -432,11 +249,6 @@ def _stop_chunks(ray: ModuleType, progress: Any, running: list[Any]) -> None:
         ray.wait(running, num_returns=len(running), timeout=_STOP_SECONDS)
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
 def _chunk_error(ray: ModuleType, exc: BaseException, retries: int) -> str:
     """Why a chunk failed, in one line: the worker's own JobError, or how its worker died."""
     errors = ray.exceptions
@@ -444,13 +256,13 @@ def _chunk_error(ray: ModuleType, exc: BaseException, retries: int) -> str:
         cause = exc.cause
         if isinstance(cause, JobError):
             return str(cause)
-        return f"{type(cause).__name__}: {_first_line(cause)}" if cause is not None else _first_line(exc)
+        return f"{type(cause).__name__}: {first_line(cause)}" if cause is not None else first_line(exc)
     runs = "once (--retries 0)" if retries == 0 else f"{retries + 1} times (--retries {retries})"
     if isinstance(exc, errors.OutOfMemoryError):
         return f"Ray stopped its worker for lack of memory each time it ran, {runs}; give fewer workers"
     if isinstance(exc, (errors.WorkerCrashedError, errors.NodeDiedError)):
         return f"its worker died each time it ran, {runs}; Ray's worker logs may say why"
-    return f"{type(exc).__name__}: {_first_line(exc)}"
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _resources(ray: ModuleType, settings: WorkerSettings, job: Job, threads: int) -> tuple[int, int, int]:
@@ -467,12 +279,8 @@ def _resources(ray: ModuleType, settings: WorkerSettings, job: Job, threads: int
     return threads, gpus, min(capacity, settings.workers or capacity)
 
 
-def run_chunked(
-    recipe: Recipe, settings: WorkerSettings, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)
-) -> ChunkedSummary:
-    """Run ``recipe`` in chunks on Ray workers; JobError (one line) for anything the user can fix."""
-    ray = _import_ray()
-    job = recipe.job
+def _check_chunked(job: Job, settings: WorkerSettings) -> int:
+    """The refusals a chunked job meets before any work (one line each); this machine's core count."""
     check_paths(job)
     if job.ffmpeg is None:
         raise JobError("--workers encodes segments and joins them with ffmpeg, which is not installed here")
@@ -484,29 +292,27 @@ def run_chunked(
             f"--workers {settings.workers}: this machine has {cores} CPU cores, and more workers than cores only "
             f"share them (no faster, more memory); give at most {cores}, or --ray-address for a cluster"
         )
+    return cores
+
+
+def run_chunked(
+    recipe: Recipe, settings: WorkerSettings, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)
+) -> ChunkedSummary:
+    """Run ``recipe`` in chunks on Ray workers; JobError (one line) for anything the user can fix."""
+    ray = import_ray()
+    job = recipe.job
+    cores = _check_chunked(job, settings)
+    assert job.ffmpeg is not None
     started = time.perf_counter()
-    local_threads = settings.threads or max(1, cores // (settings.workers or 1))
-    threads = settings.threads or (1 if settings.address else local_threads)
-    prepared = recipe.build(log)
-    ffprobe = ffprobe_beside(job.ffmpeg)
-    fingerprint = _fingerprint(recipe)
-    with WorkFolder(job.output.absolute()) as work, _ray_session(ray, settings, threads) as local:
+    # Each worker's threads: this machine's share of its cores; on a cluster 1 unless told.
+    threads = settings.threads or (1 if settings.address else max(1, cores // (settings.workers or 1)))
+    prepared, ffprobe = recipe.build(log), ffprobe_beside(job.ffmpeg)
+    with WorkFolder(job.output.absolute()) as work, ray_session(ray, settings, threads) as local:
         num_cpus, num_gpus, workers = _resources(ray, settings, job, threads)
-        chunks = work.load_plan(fingerprint) if settings.resume else None
-        if chunks is None:
-            chunks = _plan(recipe, prepared, settings, workers)
-            if discarded := work.start_afresh(fingerprint, chunks):
-                log(
-                    f"starting afresh: {discarded} finished chunks of an earlier run were discarded "
-                    "(--resume keeps them)"
-                )
+        chunks = _chunks(work, _fingerprint(recipe), recipe, prepared, settings, workers, log)
         suffix = _segment_suffix(job.output)
         todo = [c for c in chunks if not _complete(ffprobe, _segment(work.path, c, suffix), c, prepared.fps)]
-        # Absolute paths: a worker's working folder is not necessarily this process's. A GPU task sees only
-        # its own GPU.
-        options = replace(job.options, model=_absolute(job.options.model))
-        task_job = replace(job, input=job.input.absolute(), options=options, output=job.output.absolute())
-        task_job = replace(task_job, device_index=None if num_gpus else -1)
+        task = replace(recipe, job=_task_job(job, num_gpus))
         remote = ray.remote(_render_chunk).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_retries=settings.retries, retry_exceptions=False
         )
@@ -522,7 +328,7 @@ def run_chunked(
                 while queue and len(running) < workers:
                     chunk = queue.pop(0)
                     segment = _segment(work.path, chunk, suffix)
-                    running[remote.remote(replace(recipe, job=task_job), chunk, segment, threads, progress)] = chunk
+                    running[remote.remote(task, chunk, segment, threads, progress)] = chunk
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_SECONDS)
                 for ref in ready:
                     chunk = running.pop(ref)
@@ -554,11 +360,12 @@ def run_chunked(
             close()
             ray.kill(progress)  # in a session that outlives the job (a cluster's), nothing of it stays
         render_seconds = time.perf_counter() - render_started
-        audio, streams = _join(recipe, prepared, [_segment(work.path, c, suffix) for c in chunks], chunks, work.path)
+        segments = [_segment(work.path, c, suffix) for c in chunks]
+        durations = concat_durations_us(chunks, prepared.fps)
+        audio, streams = join_segments(job, prepared, segments, durations, work.path, source=not recipe.script)
         work.remove()
-    source = prepared.source
     summary = Summary(
-        source.num_frames,
+        prepared.source.num_frames,
         prepared.in_fps,
         prepared.clip.num_frames,
         prepared.fps,
@@ -566,41 +373,39 @@ def run_chunked(
         time.perf_counter() - started,
         audio,
         prepared.timestamps is not None,
-        streams,
+        streams=streams,
     )
     retried = sum(max(0, n - 1) for n in starts.values())
     work_seconds = sum(d.seconds for d in done.values())
     return ChunkedSummary(summary, len(chunks), workers, len(chunks) - len(todo), retried, work_seconds, render_seconds)
 
 
+def _chunks(
+    work: WorkFolder,
+    fingerprint: dict[str, str],
+    recipe: Recipe,
+    prepared: Prepared,
+    settings: WorkerSettings,
+    workers: int,
+    log: Callable[[str], None],
+) -> list[Chunk]:
+    """The chunks: an interrupted run's plan with ``--resume`` (when the job is the same), else a new one."""
+    chunks = work.load_plan(fingerprint) if settings.resume else None
+    if chunks is None:
+        chunks = _plan(recipe, prepared, settings, workers)
+        if discarded := work.start_afresh(fingerprint, chunks):
+            log(f"starting afresh: {discarded} finished chunks of an earlier run were discarded (--resume keeps them)")
+    return chunks
+
+
+def _task_job(job: Job, num_gpus: int) -> Job:
+    """The job as a worker runs it: absolute paths (a worker's working folder need not be this process's), and
+    the CPU unless the task holds a GPU (it sees only its own)."""
+    options = replace(job.options, model=_absolute(job.options.model))
+    absolute = replace(job, input=job.input.absolute(), options=options, output=job.output.absolute())
+    return replace(absolute, device_index=None if num_gpus else -1)
+
+
 def _absolute(model: str | None) -> str | None:
     """A weights file's absolute path (None, the default weights, stays None)."""
     return None if model is None else os.path.abspath(model)
-
-
-def _join(
-    recipe: Recipe, prepared: Prepared, segments: Sequence[Path], chunks: Sequence[Chunk], work: Path
-) -> tuple[str, str]:
-    """Concatenate the segments in order without re-encoding, add the audio, write the output atomically."""
-    job = recipe.job
-    assert job.ffmpeg is not None
-    headers = {_codec_header(ffprobe_beside(job.ffmpeg), s) for s in segments}
-    if len(headers) > 1:
-        raise JobError(
-            f"the segments in {work} were encoded with different encoder settings and cannot be joined "
-            "without re-encoding: use the same ffmpeg on every machine"
-        )
-    lines = ["ffconcat version 1.0"]
-    for segment, duration in zip(segments, concat_durations_us(chunks, prepared.fps), strict=True):
-        lines += [f"file '{segment.name}'", f"duration {duration}us"]
-    listing = work / "concat.txt"
-    listing.write_text("\n".join(lines) + "\n")
-    video = ["-f", "concat", "-safe", "0", "-i", ff_path(listing)]
-    return encode_file(job, prepared, video, job.output, source=not recipe.script, frames=prepared.clip.num_frames)
-
-
-def _codec_header(ffprobe: str, segment: Path) -> str:
-    """A hash of the segment's codec parameters (SPS/PPS, ...): concatenation keeps only the first's."""
-    cmd = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_data_hash", "sha256"]
-    cmd += ["-show_entries", "stream=codec_name,width,height,pix_fmt,extradata_hash", "-of", "json", ff_path(segment)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout

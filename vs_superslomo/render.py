@@ -15,10 +15,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .commandline import Parser, run
-from .distributed import Recipe, add_worker_arguments, run_chunked, worker_settings
+from .commandline import Parser, add_worker_arguments, run, worker_settings
+from .distributed import Recipe, run_chunked
+from .encode import encode_file
 from .errors import JobError
-from .transcode import CODECS, Job, Summary, check_paths, encode_file, progress_bar
+from .job import CODECS, Job, Summary
+from .transcode import check_paths, progress_bar
 
 __all__ = ["main"]
 

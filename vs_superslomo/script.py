@@ -13,7 +13,7 @@ import vapoursynth as vs
 
 from .colour import source_colour
 from .errors import JobError
-from .transcode import Prepared
+from .job import Prepared
 
 __all__ = ["load_script", "prepare_script"]
 

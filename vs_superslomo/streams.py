@@ -106,6 +106,15 @@ def _aac(k: int) -> list[str]:
     return [f"-c:{k}", "aac", f"-b:{k}", "192k"]
 
 
+def _audio_text(tracks: int, done: list[str]) -> str:
+    """The summary's words for the audio: what became of each of the input's ``tracks`` audio tracks."""
+    if not tracks:
+        return "none (the input has no audio)"
+    if not done:
+        return "dropped (slow motion; --audio stretch keeps it, slowed down)"
+    return done[0] if len(done) == 1 else f"{len(done)} tracks: {', '.join(done)}"
+
+
 def plan_streams(
     streams: list[Stream],
     chapters: bool,
@@ -156,12 +165,7 @@ def plan_streams(
             audio.append(f"copied ({stream.codec})")
         audio_seconds.append(length)
         k += 1
-    if not tracks:
-        audio_text = "none (the input has no audio)"
-    elif not audio:
-        audio_text = "dropped (slow motion; --audio stretch keeps it, slowed down)"
-    else:
-        audio_text = audio[0] if len(audio) == 1 else f"{len(audio)} tracks: {', '.join(audio)}"
+    audio_text = _audio_text(len(tracks), audio)
 
     notes: list[str] = []
     subtitles = [s for s in streams if s.kind == "subtitle"]
