@@ -51,7 +51,10 @@ TINY_WIDTH = 0.0625  # channels 2..32: a forward on a small frame takes millisec
 HAS_MVTOOLS = hasattr(vs.core, "mv")
 needs_bestsource = pytest.mark.skipif(not hasattr(vs.core, "bs"), reason="the bestsource plugin is not installed")
 needs_mvtools = pytest.mark.skipif(not HAS_MVTOOLS, reason="the mvtools plugin is not installed")
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not on PATH")
+# ffmpeg and the ffprobe beside it: every end-to-end test of the command line reads its output back.
+needs_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="ffmpeg or ffprobe is not on PATH"
+)
 # The evaluation tests' ramp clip (tests/evaluation/conftest.py): flat frames whose luma rises RAMP_STEP codes
 # a frame from frame RAMP_START (frames before it differ, so a window read from the wrong start breaks it).
 RAMP_START = 3

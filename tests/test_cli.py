@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import vapoursynth as vs
-from helpers import make_model, random_frames
+from helpers import make_model, needs_ffmpeg, random_frames
 
 from vs_superslomo import encode, superslomo, transcode
 from vs_superslomo.backends import load_nets
@@ -36,7 +36,6 @@ from vs_superslomo.transcode import run_job
 from vs_superslomo.weights import save_model
 
 FFMPEG, FFPROBE = shutil.which("ffmpeg") or "", shutil.which("ffprobe") or ""  # "": not installed
-needs_ffmpeg = pytest.mark.skipif(not FFMPEG or not FFPROBE, reason="ffmpeg is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vapoursynth as vs
-from helpers import random_frames, write_y4m
+from helpers import needs_ffmpeg, random_frames, write_y4m
 from test_examples import run_vspipe_line
 
 import vs_superslomo
@@ -27,7 +27,6 @@ README = (ROOT / "README.md").read_text()
 DOCS = ["README.md", "weights/README.md", "docs/log.md", "examples/README.md"]
 
 needs_bestsource = pytest.mark.skipif(not hasattr(vs.core, "bs"), reason="needs the bestsource plugin")
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
 
 def blocks(language: str) -> list[str]:
