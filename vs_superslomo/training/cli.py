@@ -18,7 +18,7 @@ __all__ = ["main"]
 
 _PROG = "vs-superslomo train"
 _EPILOG = """examples:
-  vs-superslomo train --photos ../shared/photos --clips ../shared/clips --out trained.safetensors
+  vs-superslomo train --photos PHOTOS --clips CLIPS --out trained.safetensors   (folders of stills and videos)
   vs-superslomo train ... --steps 20000 --device cuda --workers 8 --batch 16 --crop 256 --max-motion 64
   vs-superslomo train ... --time-limit 9    stop after 9 minutes with a checkpoint ...
   vs-superslomo train ... --resume          ... and continue from it (OUT with .train.pt) exactly
