@@ -60,11 +60,6 @@ def _malloc_trim() -> Callable[[], object]:
     return lambda: trim(0)
 
 
-# Pairs between trims: every pair. A trim costs about a millisecond, a pair far more; every 8th pair let the
-# resident set creep 8-26 MiB over 1500 small frames once each pair also computed its confidence (4-11 MiB now).
-_TRIM_EVERY = 1
-
-
 def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     """Offsets of tiles of ``tile`` covering ``size`` with at least ``overlap`` between neighbours."""
     if tile >= size:
@@ -213,7 +208,6 @@ class Interpolator:
         )
         self._copy_stream = torch.cuda.Stream(device) if self.cuda else None
         self._trim = _malloc_trim()
-        self._pairs = 0
 
     def _budget(self) -> float:
         # From the device's total memory, not what is free right now: the batch (and so the rounding of
@@ -446,9 +440,9 @@ class Interpolator:
             flows = self._flows(*pictures)
             accel = self._accelerations(*pictures, flows, before, after, spacing)
         with self._lock:
-            self._pairs += 1
-            if self._pairs % _TRIM_EVERY == 0:
-                self._trim()
+            # After every pair: a trim costs about a millisecond, a pair far more. Every 8th pair let the resident
+            # set creep 8-26 MiB over 1500 small frames once each pair also computed its confidence (4-11 MiB now).
+            self._trim()
             frames, confidence = (
                 self.unpad(x, h, w) for x in self.forward_pair(x0, x1, times, flows=flows, accel=accel)
             )

