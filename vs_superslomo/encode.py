@@ -26,6 +26,18 @@ from .files import atomic_write
 from .job import DEFAULT_CRF, Codec, Job, Prepared, Span
 from .streams import MP4_LIKE, StreamPlan, ff_path, plan_streams, probe_streams, seconds_of
 
+__all__ = [
+    "atomic_output",
+    "check_encoded",
+    "check_input",
+    "encode_file",
+    "ffprobe_beside",
+    "join_segments",
+    "os_error",
+    "stream_plan",
+    "write_y4m",
+]
+
 _ENCODERS: dict[Codec, list[str]] = {
     "x264": ["-c:v", "libx264", "-preset", "medium"],
     "x265": ["-c:v", "libx265", "-preset", "medium", "-x265-params", "log-level=error"],

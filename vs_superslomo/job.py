@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import vapoursynth as vs
 
@@ -14,9 +14,24 @@ from .colour import ColourProps
 from .errors import JobError
 from .options import FilterOptions
 
+__all__ = [
+    "CODECS",
+    "DEFAULT_CRF",
+    "AudioMode",
+    "Codec",
+    "Job",
+    "Prepared",
+    "Span",
+    "Summary",
+    "fps_text",
+    "parse_factor",
+    "parse_fps",
+    "parse_time",
+]
+
 Codec = Literal["x264", "x265", "ffv1"]
 AudioMode = Literal["drop", "stretch"]
-CODECS: tuple[Codec, ...] = ("x264", "x265", "ffv1")
+CODECS: tuple[Codec, ...] = get_args(Codec)
 DEFAULT_CRF: dict[Codec, int] = {"x264": 18, "x265": 20, "ffv1": 0}
 
 
