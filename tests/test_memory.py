@@ -16,6 +16,7 @@ STATM = "/proc/self/statm"
 MEASURE = textwrap.dedent(
     """
     import os
+    import statistics
     from helpers import make_model, random_frames
     from vs_superslomo.frames import clip_from_arrays
     from vs_superslomo import superslomo
@@ -26,12 +27,14 @@ MEASURE = textwrap.dedent(
 
     out = superslomo(clip_from_arrays(random_frames(500, 96, 128)), 4, model=make_model(), cache_mb=1)
     assert out.num_frames == 2000
-    for n in range(500):  # warm-up: allocator pools, the cache and VapourSynth's own caches fill
+    samples = {}
+    for n in range(2000):  # the first 500 are warm-up: allocator pools, the cache and VapourSynth's own caches fill
         out.get_frame(n)
-    start = rss_mib()
-    for n in range(500, 2000):
-        out.get_frame(n)
-    print(rss_mib() - start)
+        if n >= 500 and n % 25 == 0:
+            samples[n] = rss_mib()
+    early = statistics.median(v for n, v in samples.items() if n < 750)
+    late = statistics.median(v for n, v in samples.items() if n >= 1750)
+    print(late - early)
     """
 )
 
@@ -43,8 +46,10 @@ def test_memory_is_flat_over_2000_output_frames() -> None:
     run = subprocess.run([sys.executable, "-c", MEASURE], capture_output=True, text=True, env=env, timeout=240)
     assert run.returncode == 0, run.stderr
     grown = float(run.stdout.strip().splitlines()[-1])
-    # Keeping one 128×96 RGBS frame per pair would add 375 × 144 KiB = 53 MiB over these 1500 frames.
-    assert grown < 16, f"resident memory grew by {grown:.1f} MiB over 1500 output frames"
+    # The allocator's resident set wanders by several MiB from one sample to the next (18 MiB between two single
+    # samples on one machine), so medians of the first and last 250 frames are compared. Keeping one 128×96 RGBS
+    # frame per pair would add 1250 / 4 × 144 KiB = 44 MiB between them; half of that fails.
+    assert grown < 22, f"resident memory grew by {grown:.1f} MiB between frames 500-750 and 1750-2000"
 
 
 # The command line's job renders in frame order; its caches are sized for that. Before, the filter's 1 GiB
