@@ -62,14 +62,18 @@ Backend = Literal["torch", "compile", "onnxruntime", "openvino"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 # Chooses the default backend (e.g. for the command line): the same names, checked as an argument would be.
 BACKEND_ENV = "VS_SUPERSLOMO_BACKEND"
-# The extra that installs each backend's packages, and the modules it needs (the ONNX export needs onnxscript).
+# The extra that installs each backend's packages, and the modules it needs: its runtime, imported when a filter
+# is made so that a broken one fails then, and the ONNX exporter's onnxscript, only looked up then (importing it
+# costs half a second of start-up, and a cached graph needs no export).
 _EXTRAS: dict[str, str] = {"onnxruntime": "onnx", "openvino": "openvino"}
-_MODULES: dict[str, tuple[str, ...]] = {
+_RUNTIMES: dict[str, tuple[str, ...]] = {
     "torch": (),
     "compile": (),
-    "onnxruntime": ("onnxruntime", "onnxscript"),
-    "openvino": ("openvino", "onnxscript"),
+    "onnxruntime": ("onnxruntime",),
+    "openvino": ("openvino",),
 }
+_EXPORTER = "onnxscript"
+_MODULES: dict[str, tuple[str, ...]] = {b: (*m, _EXPORTER) if m else () for b, m in _RUNTIMES.items()}
 # The default on the CPU: the first installed of these. Measured on this project's 2-core CPU (README, Speed;
 # make bench, one run): the filter at 448×256 8× with the full network ran 1.77× the reference loop on
 # OpenVINO, 1.67× on onnxruntime, 1.38× with compile, 1.09× on torch; OpenVINO also used the least CPU time
@@ -111,11 +115,15 @@ class Nets:
     interp_rest: Callable[[Tensor], Tensor]
 
 
-def _installed(backend: str) -> bool:
+def _found(module: str) -> bool:
     try:
-        return all(importlib.util.find_spec(module) is not None for module in _MODULES[backend])
+        return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a module set to None in sys.modules (blocked), or without a spec
         return False
+
+
+def _installed(backend: str) -> bool:
+    return all(_found(module) for module in _MODULES[backend])
 
 
 def available_backends() -> tuple[Backend, ...]:
@@ -146,10 +154,14 @@ def _install_hint(backend: str) -> str:
 
 
 def _import(backend: str) -> None:
-    """Import the backend's packages now, so a missing or broken one fails when the filter is made."""
+    """Import the backend's runtime now and look its exporter up, so a missing or broken one fails when the filter
+    is made."""
     for module in _MODULES[backend]:
         try:
-            importlib.import_module(module)
+            if module in _RUNTIMES[backend]:
+                importlib.import_module(module)
+            elif not _found(module):
+                raise ImportError(f"No module named {module!r}")
         except ImportError as exc:
             raise BackendError(
                 f"backend={backend!r} needs the {module} package, which cannot be imported ({exc}); install it with "

@@ -61,8 +61,12 @@ class _Down(nn.Module):
 
 
 def _bilinear_kernel(channels: int) -> Tensor:
-    """Depthwise 4×4 kernel of ×2 bilinear upsampling (align_corners=False): taps 1/4, 3/4, 3/4, 1/4."""
-    taps = torch.tensor([0.25, 0.75, 0.75, 0.25])
+    """Depthwise 4×4 kernel of ×2 bilinear upsampling (align_corners=False): taps 1/4, 3/4, 3/4, 1/4.
+
+    Made on the CPU whatever the default device: on the meta device (the weights loader's layout check) these
+    few operations import torch's compiler, a second of start-up for a constant.
+    """
+    taps = torch.tensor([0.25, 0.75, 0.75, 0.25], device="cpu")
     return (taps[:, None] * taps[None, :]).expand(channels, 1, 4, 4).contiguous()
 
 
