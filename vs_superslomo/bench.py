@@ -46,6 +46,7 @@ from .frames import clip_from_arrays
 from .network import SuperSloMo
 from .plugin import superslomo
 from .scenechange import DEFAULT_SC_THRESHOLD, luma
+from .stages import collecting
 from .timing import Timing
 from .weights import load_model
 
@@ -126,6 +127,7 @@ class BenchResult:
     peak_host_mib: dict[str, float]
     peak_cuda_mib: dict[str, float]
     first_e2e_seconds: float  # the untimed warm-up run: includes an ONNX export or a compile when not cached
+    stages: str = ""  # with ``stages``: where one more end-to-end run's time went (:meth:`.StageTimes.table`)
 
     @property
     def e2e_vs_network(self) -> float:
@@ -255,12 +257,14 @@ def run_bench(
     backends: Sequence[str] = ("torch",),
     model: SuperSloMo | None = None,
     splat: bool | None = None,
+    stages: bool = False,
 ) -> list[BenchResult]:
     """Time the filter and the network alone on each of ``backends``, and the reference loop, on ``pairs`` source
     pairs of frames of ``size`` (w, h); one result per backend, all from one run of alternating repetitions.
 
     ``model`` None: random weights of ``width``. ``flow``: the flow net or DIS (None: what the weights say).
     ``splat``: as the filter's (None: with DIS flows); the reference loop keeps the paper's formulas.
+    ``stages``: one more end-to-end run per backend, untimed above, tells where its time went.
     """
     device = select_device(device_index)
     torch.manual_seed(seed)
@@ -278,8 +282,10 @@ def run_bench(
         "flow": motion,
         "splat": splat,
     }
-    timings = _measure(_methods(work, model, engines, backends, options), reps, device)
+    methods = _methods(work, model, engines, backends, options)
+    timings = _measure(methods, reps, device)
     eager = engines["torch"]
+    where = {b: _stage_table(methods[f"e2e:{b}"]) if stages else "" for b in backends}
 
     def of(backend: str, values: dict[str, float]) -> dict[str, float]:
         return {m: values["reference" if m == "reference" else f"{m}:{backend}"] for m in METHODS}
@@ -304,9 +310,16 @@ def run_bench(
             peak_host_mib=of(backend, timings.host_mib),
             peak_cuda_mib=of(backend, timings.cuda_mib),
             first_e2e_seconds=timings.first[f"e2e:{backend}"],
+            stages=where[backend],
         )
         for backend in backends
     ]
+
+
+def _stage_table(e2e: Callable[[], None]) -> str:
+    with collecting() as times:
+        e2e()
+    return times.table()
 
 
 def table(results: Sequence[BenchResult]) -> str:
@@ -356,6 +369,9 @@ def main(argv: Sequence[str]) -> int:
         default=None,
         help="splat the flows to t, as the filter's splat= (default: with DIS flows)",
     )
+    p.add_argument(
+        "--stages", action="store_true", help="also print where an end-to-end run's time went, per stage and thread"
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     return run(_PROG, lambda: _run(args))
@@ -382,9 +398,13 @@ def _run(args: argparse.Namespace) -> None:
             backends=chosen,
             model=model,
             splat=args.splat,
+            stages=args.stages,
         )
         results += rows
         print("\n".join(table(rows).splitlines()[2:]), flush=True)
+        for row in rows:
+            if row.stages:
+                print(f"{row.width_px}x{row.height_px} {row.factor}x {row.flow} on {row.backend}: {row.stages}")
     print(table(results))
     if args.json:
         payload = [

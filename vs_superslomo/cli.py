@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from . import stages
 from .commandline import EXIT_FAILED, EXIT_INTERRUPTED, Parser, add_device, argument_type, device_index, run
 from .errors import JobError
 
@@ -101,6 +102,9 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=argument_type(parse_time), help="time to stop before: seconds or [HH:]MM:SS(.ms)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
+    p.add_argument(
+        "--stages", action="store_true", help="after the run, print where the time went, per stage and thread"
+    )
     add_worker_arguments(p)
     return p
 
@@ -164,12 +168,18 @@ def _run_main(args: argparse.Namespace) -> None:
         progress=args.progress,
     )
     if args.chunked is not None:
+        if args.stages:
+            raise JobError("--stages times a single run in this process; leave out the --workers options with it")
         from .distributed import Recipe, run_chunked
 
         print(run_chunked(Recipe(job), args.chunked).line(str(args.input)))
         return
-    summary = run_job(job)
+    with stages.collecting(since_start=True) if args.stages else contextlib.nullcontext() as times:
+        summary = run_job(job)
     print(summary.line(str(args.input)))
+    if times is not None:
+        sys.stdout.flush()  # the summary first, then the table
+        print(times.table(), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,10 +20,12 @@ from typing import IO
 
 import vapoursynth as vs
 
+from . import stages
 from .colour import ColourProps
 from .errors import JobError
 from .files import atomic_write
 from .job import DEFAULT_CRF, Codec, Job, Prepared, Span
+from .stages import timed
 from .streams import MP4_LIKE, StreamPlan, ff_path, plan_streams, probe_streams, seconds_of
 
 __all__ = [
@@ -135,10 +137,35 @@ def _interrupts_recorded() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+class _TimedSink:
+    """A sink whose writes are a stage (:mod:`.stages`): time blocked on ffmpeg (encoding) or the disk."""
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self.sink = sink
+
+    def write(self, data: bytes) -> int:
+        with timed("encode: writing to ffmpeg or the file"):
+            return self.sink.write(data)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+
 def write_y4m(clip: vs.VideoNode, sink: IO[bytes], progress: Callable[[int, int], None]) -> None:
+    collection = stages.active()
+    if collection is not None:
+        collection.watch(clip)
+        report = progress
+
+        def marked(done: int, total: int) -> None:
+            if done:
+                collection.mark_first_frame()
+            report(done, total)
+
+        progress = marked
     with _interrupts_recorded() as interrupted:
         try:
-            clip.output(sink, y4m=True, progress_update=progress)
+            clip.output(sink if collection is None else _TimedSink(sink), y4m=True, progress_update=progress)
         except vs.Error as exc:
             raise _render_error(exc) from None
         if interrupted():  # the KeyboardInterrupt went astray inside VapourSynth's callbacks

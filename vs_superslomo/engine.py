@@ -12,7 +12,8 @@ import ctypes
 import ctypes.util
 import hashlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -26,11 +27,12 @@ from .errors import EngineError
 from .flow import FLOW_SOURCES, FlowSource, dis_seeded, gray8
 from .motion import accelerations
 from .network import SuperSloMo
+from .stages import timed
+from .tiles import MULTIPLE, TilePass, forward_tiled
 from .warp import RESAMPLES, Resample
 
 __all__ = ["EngineError", "Interpolator", "select_device"]
 
-_MULTIPLE = 32
 # Replicated border around every frame. Trained on crops from inside pictures, the networks never saw a
 # picture's edge; there, the interpolation net's flow residuals go wrong (a 187 fps clip with a black top
 # row and an arm leaving the picture: 36.0 dB without a margin, 40.4 dB with 8 or 16 px, blend 40.3).
@@ -60,26 +62,6 @@ def _malloc_trim() -> Callable[[], object]:
     return lambda: trim(0)
 
 
-def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Offsets of tiles of ``tile`` covering ``size`` with at least ``overlap`` between neighbours."""
-    if tile >= size:
-        return [0]
-    starts = list(range(0, size - tile, tile - overlap))
-    return [*starts, size - tile]
-
-
-def _ramp(size: int, span: slice, overlap: int, device: torch.device) -> Tensor:
-    """Weights along one axis of a tile: rising over ``overlap`` pixels at inner edges, 1 at frame edges."""
-    n = span.stop - span.start
-    pos = torch.arange(n, dtype=torch.float32, device=device) + 0.5
-    weight = torch.ones(n, dtype=torch.float32, device=device)
-    if span.start > 0:
-        weight = torch.minimum(weight, pos / overlap)
-    if span.stop < size:
-        weight = torch.minimum(weight, (n - pos) / overlap)
-    return weight
-
-
 def select_device(device_index: int | None) -> torch.device:
     """CUDA device ``device_index`` (0 when None and CUDA exists), else the CPU; -1 forces the CPU."""
     if device_index is not None and (isinstance(device_index, bool) or not isinstance(device_index, int)):
@@ -103,7 +85,7 @@ def select_device(device_index: int | None) -> torch.device:
 def _pad(x: Tensor, margin: int) -> Tensor:
     """``margin`` replicated pixels on every side, and more on the right and bottom up to a multiple of 32."""
     h, w = (n + 2 * margin for n in x.shape[-2:])
-    return F.pad(x, (margin, margin - w % -_MULTIPLE, margin, margin - h % -_MULTIPLE), mode="replicate")
+    return F.pad(x, (margin, margin - w % -MULTIPLE, margin, margin - h % -MULTIPLE), mode="replicate")
 
 
 _DIS_CACHE_BYTES = 64 * 2**20
@@ -187,7 +169,12 @@ class Interpolator:
         self.model = model.to(device).to(memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
         self.margin = MARGIN if model.warp == "exact" else 0
         self.model.eval()
-        self.nets = load_nets(backend, self.model, device)  # where the U-Nets run; None: the fastest installed
+        nets = load_nets(backend, self.model, device)  # where the U-Nets run; None: the fastest installed
+        self.nets = replace(
+            nets,
+            flow=_timed(f"network: flow U-Net ({nets.backend})", nets.flow),
+            interp_rest=_timed(f"network: interpolation U-Net ({nets.backend})", nets.interp_rest),
+        )
         self.device = device
         self.fp16 = fp16
         self.batch_size = batch_size
@@ -234,7 +221,7 @@ class Interpolator:
         """None when one sample of this size fits the memory budget, else the largest tile side that does."""
         if self._bytes_per_sample(height, width) <= self._budget():
             return None
-        side = int((self._budget() / self._bytes_per_sample(1, 1)) ** 0.5) // _MULTIPLE * _MULTIPLE
+        side = int((self._budget() / self._bytes_per_sample(1, 1)) ** 0.5) // MULTIPLE * MULTIPLE
         return max(side, _MIN_TILE)
 
     def upload(self, frame0: np.ndarray | Tensor, frame1: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
@@ -261,7 +248,12 @@ class Interpolator:
     def _dis(self, source: tuple[bytes, np.ndarray], target: tuple[bytes, np.ndarray]) -> np.ndarray:
         """DIS from one picture to another (each with its digest), seeded by a global shift when the pair pans
         (:func:`.flow.dis_seeded`), once for every thread and pair asking."""
-        return self._dis_cache.get((source[0], target[0]), lambda: dis_seeded(source[1], target[1]))
+
+        def compute() -> np.ndarray:
+            with timed("motion: DIS"):
+                return dis_seeded(source[1], target[1])
+
+        return self._dis_cache.get((source[0], target[0]), compute)
 
     def _accelerations(
         self,
@@ -281,6 +273,10 @@ class Interpolator:
         return accelerations(*flows, *outward, self.model.warp, spacing)
 
     def _upload_pair(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        with timed("copies: upload and pad"):
+            return self._upload_pair_now(a, b)
+
+    def _upload_pair_now(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         pair = torch.stack([a, b])
         if not self.cuda:
             padded = _pad(pair.to(torch.float32), self.margin)
@@ -291,6 +287,16 @@ class Interpolator:
             padded = _pad(on_device.to(torch.float32), self.margin).contiguous(memory_format=torch.channels_last)
         torch.cuda.current_stream(self.device).wait_stream(self._copy_stream)
         return padded[0:1], padded[1:2]
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The network's lock: one pair's forward at a time (each runs on every core); the wait is timed."""
+        with timed("waiting for the network (another pair's turn)"):
+            self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def unpad(self, x: Tensor, height: int, width: int) -> Tensor:
         """The ``height`` × ``width`` picture inside frames padded by :meth:`upload`."""
@@ -340,7 +346,7 @@ class Interpolator:
                 if batch > 1:
                     batch //= 2
                 else:
-                    tile = max(_MIN_TILE, (min(tile or max(h, w), max(h, w)) // 2) // _MULTIPLE * _MULTIPLE)
+                    tile = max(_MIN_TILE, (min(tile or max(h, w), max(h, w)) // 2) // MULTIPLE * MULTIPLE)
 
     def _forward_whole(
         self,
@@ -355,14 +361,18 @@ class Interpolator:
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
         confidence = torch.empty((len(times), 2, *x0.shape[2:]), dtype=torch.float32, device=self.device)
         with self.inference():
-            pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow, accel, self.splat)
-            trust = flow_trust(pair.f01, pair.f10, model.warp)
+            with timed("network: per pair (first convolution, splat weights)"):
+                pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow, accel, self.splat)
+            with timed("confidence"):
+                trust = flow_trust(pair.f01, pair.f10, model.warp)
             for start in range(0, len(times), batch):
                 n = len(times[start : start + batch])
                 t = torch.tensor(times[start : start + n], dtype=torch.float32, device=self.device)
-                synthesis = model.synthesize_prepared_parts(pair, t, self.nets.interp_rest, self.resample)
-                torch.clamp(synthesis.frame.float() + model.mean, 0, 1, out=out[start : start + n])
-                confidence[start : start + n] = confidence_at(synthesis, trust, model.warp)
+                with timed("network: per t (splatting, warps, blend)"):
+                    synthesis = model.synthesize_prepared_parts(pair, t, self.nets.interp_rest, self.resample)
+                    torch.clamp(synthesis.frame.float() + model.mean, 0, 1, out=out[start : start + n])
+                with timed("confidence"):
+                    confidence[start : start + n] = confidence_at(synthesis, trust, model.warp)
         return out, confidence
 
     def _forward_tiled(
@@ -375,28 +385,10 @@ class Interpolator:
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Overlapping tiles, each a whole Super SloMo pass, cross-faded linearly where they overlap (the
-        confidence too)."""
-        h, w = x0.shape[-2:]
-        overlap = max(_MULTIPLE, tile // 4 // _MULTIPLE * _MULTIPLE)
-        out = torch.zeros((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
-        confidence = torch.zeros((len(times), 2, h, w), dtype=torch.float32, device=self.device)
-        total = torch.zeros((1, 1, h, w), dtype=torch.float32, device=self.device)
-        for top in _tile_starts(h, tile, overlap):
-            for left in _tile_starts(w, tile, overlap):
-                rows, cols = slice(top, top + min(tile, h)), slice(left, left + min(tile, w))
-                tiled, tiled_accel = (
-                    None if pair is None else (pair[0][..., rows, cols], pair[1][..., rows, cols])
-                    for pair in (flows, accel)
-                )
-                part, trusted = self._forward_whole(
-                    x0[..., rows, cols], x1[..., rows, cols], times, batch, tiled, tiled_accel
-                )
-                weight = _ramp(h, rows, overlap, self.device)[:, None] * _ramp(w, cols, overlap, self.device)[None, :]
-                out[..., rows, cols] += part * weight
-                confidence[..., rows, cols] += trusted * weight
-                total[..., rows, cols] += weight
-        return out / total, confidence / total
+        """Overlapping tiles, each a whole Super SloMo pass (:func:`.tiles.forward_tiled`)."""
+
+        run: TilePass = lambda a, b, f, acc: self._forward_whole(a, b, times, batch, f, acc)  # noqa: E731
+        return forward_tiled(run, x0, x1, len(times), tile, flows, accel)
 
     def interpolate(
         self,
@@ -439,7 +431,7 @@ class Interpolator:
             pictures = _picture(frame0), _picture(frame1)  # once each, for the flows and the accelerations
             flows = self._flows(*pictures)
             accel = self._accelerations(*pictures, flows, before, after, spacing)
-        with self._lock:
+        with self._turn():
             # After every pair: a trim costs about a millisecond, a pair far more. Every 8th pair let the resident
             # set creep 8-26 MiB over 1500 small frames once each pair also computed its confidence (4-11 MiB now).
             self._trim()
@@ -447,7 +439,7 @@ class Interpolator:
                 self.unpad(x, h, w) for x in self.forward_pair(x0, x1, times, flows=flows, accel=accel)
             )
             if self.fallback > 0 or self.fallback_pixels:
-                with torch.inference_mode():
+                with torch.inference_mode(), timed("fallback to blend"):
                     t = torch.tensor(times, dtype=torch.float32, device=self.device)
                     ends = self.unpad(x0, h, w), self.unpad(x1, h, w)
                     frames, confidence = fall_back(frames, confidence, *ends, t, self.fallback, self.fallback_pixels)
@@ -455,7 +447,8 @@ class Interpolator:
             if done is not None:
                 done.record()
         if done is None:
-            return _finite(frames.contiguous(), self.nets.backend), confidence[:, 0].contiguous()
+            with timed("copies: crop, finite check"):
+                return _finite(frames.contiguous(), self.nets.backend), confidence[:, 0].contiguous()
         # Download outside the lock: the next pair's forward overlaps this copy.
         hosts = [torch.empty(x.shape, dtype=torch.float32, pin_memory=True) for x in (frames, confidence[:, 0])]
         assert self._copy_stream is not None
@@ -465,6 +458,14 @@ class Interpolator:
                 host.copy_(x, non_blocking=True)
         self._copy_stream.synchronize()
         return _finite(hosts[0], self.nets.backend), hosts[1]
+
+
+def _timed(stage: str, run: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    def timed_run(x: Tensor) -> Tensor:
+        with timed(stage):
+            return run(x)
+
+    return timed_run
 
 
 def _finite(frames: Tensor, backend: str) -> Tensor:

@@ -7,18 +7,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import vapoursynth as vs
 
+from .stages import timed
+
 __all__ = ["clip_from_arrays", "read_frame", "write_frame"]
 
 
 def read_frame(frame: vs.VideoFrame) -> np.ndarray:
     """A (3, H, W) copy of an RGB frame's planes, in the frame's sample type."""
-    return np.stack([np.asarray(frame[plane]) for plane in range(3)])
+    with timed("copies: frames from VapourSynth"):
+        return np.stack([np.asarray(frame[plane]) for plane in range(3)])
 
 
 def write_frame(frame: vs.VideoFrame, data: np.ndarray) -> None:
     """Write (3, H, W) ``data`` into a writable RGB frame, converting to its sample type."""
-    for plane in range(3):
-        np.copyto(np.asarray(frame[plane]), data[plane], casting="same_kind")
+    with timed("copies: frames to VapourSynth"):
+        for plane in range(3):
+            np.copyto(np.asarray(frame[plane]), data[plane], casting="same_kind")
 
 
 def clip_from_arrays(

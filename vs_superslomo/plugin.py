@@ -23,6 +23,7 @@ from .holds import HoldRules, worst_block_difference
 from .network import SuperSloMo
 from .options import FilterOptions, OptionError
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
+from .stages import timed
 from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
 from .weights import load_model
 
@@ -296,7 +297,8 @@ class _Frames:
             frames, confidence = self.engine.interpolate_with_confidence(*ends, times, **neighbours)
         except BackendError as exc:  # an export for a new frame size failed: one line, as at construction
             raise _error(str(exc)) from None
-        return np.concatenate((frames.numpy(), confidence.numpy()[:, None]), 1).astype(self.dtype, copy=False)
+        with timed("copies: frames to VapourSynth"):
+            return np.concatenate((frames.numpy(), confidence.numpy()[:, None]), 1).astype(self.dtype, copy=False)
 
     def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left = self.plan.timing.position(n)[0]
