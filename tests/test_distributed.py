@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -108,13 +109,23 @@ def fingerprint(path: Path, audio: bool = True) -> dict[str, str]:
     }
 
 
+SINGLE_SUMMARY: list[str] = []  # the single run's summary line
+
+
+def counts(line: str) -> list[str]:
+    """A summary line's parts that say where the networks ran, held frames replaced and cuts kept."""
+    return [part for part in line.split("; ") if part.startswith("networks:") or part.endswith(("replaced", "kept"))]
+
+
 @pytest.fixture(scope="module")
 def single(source: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The single run's file, with one torch thread as each worker has."""
     clip, weights = source
     out = tmp_path_factory.mktemp("single") / "single.mkv"
-    with torch_threads(1):
+    printed = io.StringIO()
+    with torch_threads(1), contextlib.redirect_stdout(printed):
         assert main([str(clip), "-o", str(out), "--model", weights, *JOB]) == 0
+    SINGLE_SUMMARY.append(printed.getvalue().strip())
     return fingerprint(out)
 
 
@@ -141,6 +152,8 @@ def test_workers_give_the_single_runs_file(
     assert int(single["frames"]) == 72
     assert "72/72" in err  # one bar for the whole job
     assert summary_count(stdout, "chunks on") >= 4 and "on 2 workers" in stdout and "speed-up" in stdout
+    # The chunks' own counts add up to the single run's: where the networks ran, held frames replaced, the one cut.
+    assert len(counts(stdout)) == 3 and counts(stdout) == counts(SINGLE_SUMMARY[-1]), (stdout, SINGLE_SUMMARY)
     assert not work_folder(out).exists() and os.listdir(tmp_path) == ["chunked.mkv"]
 
 

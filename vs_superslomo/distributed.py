@@ -39,6 +39,7 @@ from .raysession import first_line, import_ray, ray_session
 from .scenechange import find_cuts
 from .script import prepare_script
 from .streams import MP4_LIKE
+from .tally import Tally, engine_text
 from .timing import TimestampTiming, Timing
 from .transcode import RENDER_VS_CACHE_MB, check_paths, prepare, progress_bar
 from .workfolder import WorkFolder, work_folder
@@ -75,6 +76,22 @@ class ChunkDone:
     seconds: float
     host: str
     pid: int
+    engine: str = ""  # where its networks ran (:func:`.tally.engine_text`)
+    held_replaced: int = 0  # as the single run's summary counts them (:class:`.tally.Tally`)
+    cut_pairs: frozenset[int] = frozenset()  # a pair across two chunks counts once in the union
+
+
+def _counts(recipe: Recipe, done: list[ChunkDone], resumed: bool) -> tuple[str | None, int | None, int | None]:
+    """The summary's engine, held frames replaced and cuts kept, from the chunks' reports; the counts only when
+    every chunk was rendered now (a resumed run's earlier chunks reported to a driver that is gone)."""
+    if recipe.script:
+        return None, None, None
+    options = recipe.job.options
+    engine = ", ".join(sorted({d.engine for d in done if d.engine})) or None
+    whole = not resumed
+    held = sum(d.held_replaced for d in done) if options.dedup and whole else None
+    cuts = len(frozenset().union(*(d.cut_pairs for d in done))) if options.sc and whole else None
+    return engine, held, cuts
 
 
 @dataclass(frozen=True)
@@ -183,9 +200,12 @@ def _render_chunk(recipe: Recipe, chunk: Chunk, segment: Path, threads: int, pro
             if ray.get(progress.report.remote(chunk.index, done)):
                 raise _Stopped  # out of the render: the segment's temporary file is removed, ffmpeg stopped
 
+    tally = Tally()
     # A segment left incomplete by an earlier run is replaced.
-    encode_file(job, prepared, prepared.clip[chunk.start : chunk.end], segment, update, overwrite=True)
-    return ChunkDone(chunk.index, time.perf_counter() - started, host, os.getpid())
+    encode_file(job, prepared, tally.watch(prepared.clip[chunk.start : chunk.end]), segment, update, overwrite=True)
+    engine = "" if recipe.script else engine_text(job.device_index, job.options.fp16, job.options.backend)
+    seconds = time.perf_counter() - started
+    return ChunkDone(chunk.index, seconds, host, os.getpid(), engine, tally.held_replaced, frozenset(tally.cut_pairs))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -373,6 +393,7 @@ def run_chunked(
         time.perf_counter() - started,
         audio,
         prepared.timestamps is not None,
+        *_counts(recipe, list(done.values()), resumed=len(chunks) > len(todo)),
         streams=streams,
     )
     retried = sum(max(0, n - 1) for n in starts.values())
