@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,34 @@ def test_neighbour_frames_give_quadratic_motion_with_dis_flows() -> None:
     net = Interpolator(model, CPU, flow="net")
     quadratic_asked = net.interpolate(frame0, frame1, [0.5], before=before, after=after)
     assert torch.equal(quadratic_asked, net.interpolate(frame0, frame1, [0.5]))
+
+
+def test_scale_runs_the_networks_small_and_warps_at_full_size() -> None:
+    frames = accelerating_frames((0, 3, 6), 96, 128)  # a smooth picture moving right, 3 px a frame
+    model = zero_refinement_model()  # the frames are the pair warped along the flows: the scale's effect alone
+    full = Interpolator(model, CPU, flow="dis", fallback=0.0)
+    half = Interpolator(model, CPU, flow="dis", fallback=0.0, scale=0.5)
+    seen: list[tuple[int, ...]] = []
+    run = half.nets.interp_rest
+
+    def spy(x: Tensor) -> Tensor:
+        seen.append(tuple(x.shape))
+        return run(x)
+
+    half.nets = replace(half.nets, interp_rest=spy)
+    a, trust_a = full.interpolate_with_confidence(frames[0], frames[2], [0.5])
+    b, trust_b = half.interpolate_with_confidence(frames[0], frames[2], [0.5])
+    # Padded 96×128 is 128×160 (16 px margin, multiples of 32); half of it, rounded up to 32s, is 64×96.
+    assert seen and all(shape[-2:] == (64, 96) for shape in seen)
+    assert a.shape == b.shape == (1, 3, 96, 128) and trust_b.shape == trust_a.shape
+    assert psnr(a, b) > 40 and not torch.equal(a, b)  # a uniform shift survives the round trip
+    assert torch.equal(b, half.interpolate(frames[0], frames[2], [0.5]))  # deterministic
+    truth = torch.from_numpy(frames[1])  # half way
+    inner = (slice(None), slice(8, -8), slice(16, -16))  # away from what entered or left the picture
+    assert psnr(b[0][inner], truth[inner]) > 35
+
+
+@pytest.mark.parametrize("scale", [0.2, 1.5, True, "0.5"])
+def test_scale_out_of_range_is_an_error_naming_it(scale: object) -> None:
+    with pytest.raises(EngineError, match=r"scale must be a number from 0\.25 to 1\.0"):
+        Interpolator(make_model(), CPU, scale=scale)  # type: ignore[arg-type]

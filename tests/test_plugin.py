@@ -575,7 +575,7 @@ def test_a_vs_rife_call_runs_unchanged() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"scale": 0.5}, "scale= .*has no counterpart.*backend="),
+        ({"scale": 2.0}, r"scale must be a number from 0\.25 to 1, got 2\.0"),
         ({"ensemble": True}, "ensemble=True .*leave it out"),
         ({"trt": True}, "trt=True: TensorRT is not a backend here; choose backend="),
         ({"trt_debug": False}, "trt_debug= is a TensorRT setting.*backend="),
@@ -598,3 +598,20 @@ def test_vs_rife_positional_order_is_refused_not_misread() -> None:
     clip, _ = cut_clip()
     with pytest.raises(vs.Error, match=r"factor_den must be an int, got '4\.22'.*pass them by keyword"):
         superslomo(clip, 0, "4.22", 2, model=MODEL)  # type: ignore[arg-type]
+
+
+def test_scale_reaches_the_engine_and_keeps_the_frame_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[tuple[int, ...]] = []
+    original = Interpolator.network_size
+
+    def spy(self: Interpolator, height: int, width: int) -> tuple[int, int]:
+        size = original(self, height, width)
+        sizes.append(size)
+        return size
+
+    monkeypatch.setattr(Interpolator, "network_size", spy)
+    clip = clip_from_arrays(accelerating_frames((0, 4, 8), 96, 128))
+    half = superslomo(clip, 2, model=zero_refinement_model(), scale=0.5, flow="dis", fallback=0)
+    frame = half.get_frame(1)
+    assert (frame.width, frame.height) == (128, 96) and frame.props["SuperSloMoT"] == 0.5
+    assert sizes == [(64, 96)]  # padded 128×160, halved and rounded up to multiples of 32

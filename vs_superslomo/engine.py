@@ -14,6 +14,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from .confidence import DEFAULT_FALLBACK, check_fallback, confidence_at, fall_ba
 from .errors import EngineError
 from .flow import FLOW_SOURCES, FlowSource, dis_seeded, gray8
 from .motion import accelerations
-from .network import SuperSloMo
+from .network import SuperSloMo, resize_flow
 from .stages import timed
 from .tiles import MULTIPLE, TilePass, forward_tiled
 from .warp import RESAMPLES, Resample
@@ -60,6 +61,19 @@ def _malloc_trim() -> Callable[[], object]:
         return lambda: None
     trim.argtypes = [ctypes.c_size_t]
     return lambda: trim(0)
+
+
+# The networks' resolution as a share of the frame's (vs-rife's ``scale``, here only downward): from a quarter.
+SCALES = (0.25, 1.0)
+
+
+def check_scale(scale: object) -> float:
+    """``scale`` as a float in [0.25, 1], or ValueError saying what it must be."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not SCALES[0] <= scale <= SCALES[1]:
+        raise ValueError(
+            f"scale must be a number from {SCALES[0]} to {SCALES[1]} (the networks' share of the size), got {scale!r}"
+        )
+    return float(scale)
 
 
 def select_device(device_index: int | None) -> torch.device:
@@ -134,6 +148,7 @@ class Interpolator:
         fallback: float | None = None,
         fallback_pixels: bool = False,
         resample: Resample | None = None,
+        scale: float = 1.0,
     ) -> None:
         flow = model.flow_source if flow is None else flow
         try:
@@ -186,6 +201,10 @@ class Interpolator:
         # The final warps bicubic with DIS flows (:data:`.warp.Resample`); the flow network's path (the original
         # checkpoint's above all) stays bilinear, as it was.
         self.resample: Resample = ("bicubic" if flow == "dis" else "bilinear") if resample is None else resample
+        try:
+            self.scale = check_scale(scale)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
         self._lock = threading.Lock()
         # DIS flows by the pictures they join: with quadratic motion a pair's flows to its neighbours are
         # the neighbouring pairs' own flows, so each is computed once, two a pair as with linear motion. A
@@ -357,23 +376,42 @@ class Interpolator:
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
+        """Frames at ``times`` and their confidence in one pass; with ``scale`` below 1 the networks (and the
+        confidence) run on smaller copies, and only the final warps and blend at full size (:meth:`blend_at`)."""
         model = self.model
+        full = (x0.shape[-2], x0.shape[-1])
+        size = self.network_size(*full)
+        small = size != full
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
-        confidence = torch.empty((len(times), 2, *x0.shape[2:]), dtype=torch.float32, device=self.device)
+        confidence = torch.empty((len(times), 2, *full), dtype=torch.float32, device=self.device)
         with self.inference():
+            i0, i1 = model.normalize(x0), model.normalize(x1)
             with timed("network: per pair (first convolution, splat weights)"):
-                pair = model.prepare(model.normalize(x0), model.normalize(x1), flows, self.nets.flow, accel, self.splat)
+                s0, s1, flows, accel = (i0, i1, flows, accel) if not small else _shrunk(size, i0, i1, flows, accel)
+                pair = model.prepare(s0, s1, flows, self.nets.flow, accel, self.splat)
             with timed("confidence"):
                 trust = flow_trust(pair.f01, pair.f10, model.warp)
             for start in range(0, len(times), batch):
                 n = len(times[start : start + batch])
                 t = torch.tensor(times[start : start + n], dtype=torch.float32, device=self.device)
                 with timed("network: per t (splatting, warps, blend)"):
-                    synthesis = model.synthesize_prepared_parts(pair, t, self.nets.interp_rest, self.resample)
-                    torch.clamp(synthesis.frame.float() + model.mean, 0, 1, out=out[start : start + n])
+                    resample = "bilinear" if small else self.resample  # the small frame is not shown
+                    synthesis = model.synthesize_prepared_parts(pair, t, self.nets.interp_rest, resample)
+                    frame = model.blend_at(i0, i1, synthesis, self.resample) if small else synthesis.frame
+                    torch.clamp(frame.float() + model.mean, 0, 1, out=out[start : start + n])
                 with timed("confidence"):
-                    confidence[start : start + n] = confidence_at(synthesis, trust, model.warp)
+                    trusted = confidence_at(synthesis, trust, model.warp)
+                    if small:
+                        trusted = F.interpolate(trusted, size=full, mode="bilinear", align_corners=False)
+                    confidence[start : start + n] = trusted
         return out, confidence
+
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the networks run at for padded frames of ``height`` × ``width``: ``scale`` of it, rounded up
+        to the networks' multiple of 32."""
+        if self.scale == 1:
+            return height, width
+        return _round_up(height * self.scale), _round_up(width * self.scale)
 
     def _forward_tiled(
         self,
@@ -458,6 +496,20 @@ class Interpolator:
                 host.copy_(x, non_blocking=True)
         self._copy_stream.synchronize()
         return _finite(hosts[0], self.nets.backend), hosts[1]
+
+
+def _round_up(n: float) -> int:
+    return max(MULTIPLE, -(-round(n) // MULTIPLE) * MULTIPLE)
+
+
+Pair = tuple[Tensor, Tensor]
+
+
+def _shrunk(size: tuple[int, int], i0: Tensor, i1: Tensor, flows: Pair | None, accel: Pair | None) -> Any:
+    """The frames (antialiased, as an average) and the flows and accelerations (vectors scaled too) at ``size``."""
+    small = (F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True) for x in (i0, i1))
+    vectors = (None if p is None else (resize_flow(p[0], size), resize_flow(p[1], size)) for p in (flows, accel))
+    return (*small, *vectors)
 
 
 def _timed(stage: str, run: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:

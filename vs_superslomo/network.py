@@ -182,6 +182,15 @@ def intermediate_flows(
     return estimate if weights is None else splatted_flows(t, f01, f10, weights, estimate, accel)
 
 
+def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
+    """``flow`` (B, 2, h, w) in pixels resized to ``size`` (H, W), its vectors scaled with it (x by W/w, y by H/h);
+    smaller with antialiasing (an average, as the pictures are), larger bilinearly."""
+    h, w = flow.shape[-2:]
+    shrink = size[0] < h or size[1] < w
+    resized = F.interpolate(flow, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+    return resized * torch.tensor([size[1] / w, size[0] / h], dtype=flow.dtype, device=flow.device).view(1, 2, 1, 1)
+
+
 # Input channels of the interpolation net, in the port's order: I0, I1, F01, F10, Ft1, Ft0, g1, g0.
 _STATIC = slice(0, 10)  # I0, I1, F01, F10: the same for every t of a pair
 _FT1, _FT0, _WARPED = slice(10, 12), slice(12, 14), slice(14, 20)
@@ -410,6 +419,17 @@ class SuperSloMo(nn.Module):
             for coefficient, part in zip(acceleration_coefficients(tt), pair.parts[5:], strict=True):
                 c1.addcmul_(coefficient.to(c1.dtype), part)
         return self._blend(i0, i1, ft0, ft1, rest(c1), tt, resample)
+
+    def blend_at(self, i0: Tensor, i1: Tensor, low: Synthesis, resample: Resample = "bilinear") -> Tensor:
+        """The frames of a synthesis made from smaller copies of ``i0`` and ``i1`` (normalized, (1, 3, H, W)),
+        warped and blended at full size: its refined flows and weights resized to H × W (RIFE's ``scale``)."""
+        size = (i0.shape[-2], i0.shape[-1])
+        ft0, ft1 = resize_flow(low.flow_t0, size), resize_flow(low.flow_t1, size)
+        w0, w1 = (F.interpolate(w, size=size, mode="bilinear", align_corners=False) for w in (low.weight0, low.weight1))
+        n = ft0.shape[0]
+        warped0 = backwarp(i0.expand(n, -1, -1, -1), ft0, self.warp, resample)
+        warped1 = backwarp(i1.expand(n, -1, -1, -1), ft1, self.warp, resample)
+        return (w0 * warped0 + w1 * warped1) / (w0 + w1)
 
     def forward(self, frame0: Tensor, frame1: Tensor, t: Tensor) -> Tensor:
         """Frames in [0, 1] at times ``t`` (shape (B,)); inputs (B, 3, H, W) with H, W multiples of 32."""

