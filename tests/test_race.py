@@ -21,11 +21,12 @@ pytestmark = pytest.mark.slow
 def test_every_tool_writes_twice_the_frames_and_is_timed() -> None:
     if not Path(sys.executable).with_name("vspipe").exists():
         pytest.skip("vspipe is not beside this Python")
-    results = race(BUNDLED, 2, 1, (64, 36))
-    assert [r.tool for r in results] == ["vs-superslomo", "minterpolate", "FlowFPS"]
+    results = race(BUNDLED, 2, 1, (64, 36), also=["--scale 0.5"])
+    assert [r.tool for r in results] == ["vs-superslomo", "vs-superslomo --scale 0.5", "minterpolate", "FlowFPS"]
+    assert results[1].command.endswith("--scale 0.5") and "ours1.mp4" in results[1].command
     ours = results[0]
-    assert ours.output_frames == 96 and results[2].output_frames == 96  # 48 frames in
-    assert 90 <= results[1].output_frames <= 96  # minterpolate's own rate conversion drops a few at the end
+    assert ours.output_frames == results[1].output_frames == results[3].output_frames == 96  # 48 frames in
+    assert 90 <= results[2].output_frames <= 96  # minterpolate's own rate conversion drops a few at the end
     assert all(len(r.seconds) == 1 and r.median > 0 for r in results)
     assert "| minterpolate |" in table(results, "64×36")
 

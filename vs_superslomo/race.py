@@ -80,8 +80,16 @@ def _scaled(ffmpeg: str, source: Path, size: tuple[int, int], folder: Path) -> P
     return target
 
 
-def _commands(source: Path, factor: int, fps: Fraction, folder: Path, ffmpeg: str) -> dict[str, list[str]]:
-    """Each tool's whole command (a shell line for the vspipe pipe), writing into ``folder``."""
+def _ours(source: Path, factor: int, output: Path, flags: Sequence[str] = ()) -> list[str]:
+    return [sys.executable, "-m", "vs_superslomo", str(source), "-o", str(output), "--factor", str(factor),
+            "--overwrite", "--no-progress", *flags]  # fmt: skip
+
+
+def _commands(
+    source: Path, factor: int, fps: Fraction, folder: Path, ffmpeg: str, also: Sequence[str] = ()
+) -> dict[str, tuple[list[str], Path]]:
+    """Each tool's whole command (a shell line for the vspipe pipe) and the file it writes into ``folder``;
+    ``also``: more runs of this project's command line, each with these flags added (one quoted string each)."""
     script = folder / "flowfps.vpy"
     script.write_text(_FLOWFPS_SCRIPT.format(source=str(source), factor=factor))
     vspipe = str(Path(sys.executable).with_name("vspipe"))
@@ -90,18 +98,24 @@ def _commands(source: Path, factor: int, fps: Fraction, folder: Path, ffmpeg: st
         f"{shlex.quote(vspipe)} -c y4m {shlex.quote(str(script))} - | {shlex.quote(ffmpeg)} -v error -y -i - "
         f"{' '.join(_X264)} {shlex.quote('file:' + str(folder / 'flowfps.mp4'))}"
     )
-    return {
-        "vs-superslomo": [sys.executable, "-m", "vs_superslomo", str(source), "-o", str(folder / "ours.mp4"),
-                          "--factor", str(factor), "--overwrite", "--no-progress"],
-        "minterpolate": [ffmpeg, "-v", "error", "-y", "-i", f"file:{source}", "-vf",
-                         f"minterpolate=fps={target.numerator}/{target.denominator}:{MINTERPOLATE}", *_X264,
-                         "-c:a", "copy", f"file:{folder / 'minterpolate.mp4'}"],
-        "FlowFPS": ["bash", "-o", "pipefail", "-c", flowfps],
-    }  # fmt: skip
+    ours = [("", "vs-superslomo", []), *((str(i), f"vs-superslomo {f}", shlex.split(f)) for i, f in enumerate(also, 1))]
+    commands = {name: (_ours(source, factor, folder / f"ours{n}.mp4", flags), folder / f"ours{n}.mp4")
+                for n, name, flags in ours}  # fmt: skip
+    commands["minterpolate"] = (
+        [ffmpeg, "-v", "error", "-y", "-i", f"file:{source}", "-vf",
+         f"minterpolate=fps={target.numerator}/{target.denominator}:{MINTERPOLATE}", *_X264,
+         "-c:a", "copy", f"file:{folder / 'minterpolate.mp4'}"],
+        folder / "minterpolate.mp4",
+    )  # fmt: skip
+    commands["FlowFPS"] = (["bash", "-o", "pipefail", "-c", flowfps], folder / "flowfps.mp4")
+    return commands
 
 
-def race(source: Path, factor: int, rounds: int, size: tuple[int, int] | None = None) -> list[RaceResult]:
-    """Every tool on ``source`` (scaled to ``size`` first when given), ``rounds`` times each, in turns."""
+def race(
+    source: Path, factor: int, rounds: int, size: tuple[int, int] | None = None, also: Sequence[str] = ()
+) -> list[RaceResult]:
+    """Every tool on ``source`` (scaled to ``size`` first when given), ``rounds`` times each, in turns; ``also``:
+    this project's command line again with each of these flag strings (e.g. ``"--scale 0.5"``)."""
     ffmpeg = shutil.which("ffmpeg")
     ffprobe = shutil.which("ffprobe")
     if ffmpeg is None or ffprobe is None:
@@ -111,25 +125,19 @@ def race(source: Path, factor: int, rounds: int, size: tuple[int, int] | None = 
         if size is not None:
             source = _scaled(ffmpeg, source, size, folder)
         fps = Fraction(_probe(ffprobe, source, "r_frame_rate"))
-        commands = _commands(source, factor, fps, folder, ffmpeg)
+        commands = _commands(source, factor, fps, folder, ffmpeg, also)
         names = list(commands)
         seconds: dict[str, list[float]] = {name: [] for name in names}
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 start = time.perf_counter()
-                done = subprocess.run(commands[name], capture_output=True, text=True)
+                done = subprocess.run(commands[name][0], capture_output=True, text=True)
                 seconds[name].append(time.perf_counter() - start)
                 if done.returncode != 0:
                     raise JobError(f"{name} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-        outputs = {"vs-superslomo": "ours", "minterpolate": "minterpolate", "FlowFPS": "flowfps"}
         return [
-            RaceResult(
-                name,
-                shlex.join(commands[name]),
-                seconds[name],
-                int(_probe(ffprobe, folder / f"{outputs[name]}.mp4", "nb_read_packets")),
-            )
-            for name in names
+            RaceResult(name, shlex.join(command), seconds[name], int(_probe(ffprobe, output, "nb_read_packets")))
+            for name, (command, output) in commands.items()
         ]
 
 
@@ -149,6 +157,13 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--size", type=parse_size, nargs="+", default=[None], help="scale to WxH first")
     p.add_argument("--factor", type=int, default=2, help="frames per input frame (default 2)")
     p.add_argument("--rounds", type=int, default=3, help="runs of each tool, alternating (default 3)")
+    p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help="also time vs-superslomo with these flags added (quoted; repeatable), e.g. --also '--scale 0.5'",
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     return run(_PROG, lambda: _run(args), also=(subprocess.CalledProcessError,))
@@ -158,7 +173,7 @@ def _run(args: argparse.Namespace) -> None:
     everything = {}
     for size in args.size:
         label = "input size" if size is None else f"{size[0]}×{size[1]}"
-        results = race(args.input, args.factor, args.rounds, size)
+        results = race(args.input, args.factor, args.rounds, size, args.also)
         print(table(results, label), flush=True)
         everything[label] = [asdict(r) | {"median": r.median} for r in results]
     if args.json:
