@@ -74,6 +74,22 @@ def test_fallback_is_exactly_blend_at_confidence_0_and_exactly_the_frame_at_1() 
         assert torch.equal(got, blend) and torch.equal(used, zeros)
 
 
+def test_a_still_pair_becomes_its_blend_and_a_small_moving_spot_does_not() -> None:
+    x0, *made = (torch.from_numpy(f)[None] for f in random_frames(3, 32, 48, seed=4))
+    frames = torch.cat(made)
+    times = torch.tensor([0.25, 0.75])
+    trusted = torch.ones(2, 2, 32, 48)
+    nearly = x0.clone()
+    nearly[..., 8:20, 10:30] += 0.09  # a faint change: under STILL everywhere
+    got, used = confidence.fall_back(frames, trusted, x0, nearly, times, 0.35)
+    assert torch.equal(got, torch.stack([(1 - t) * x0[0] + t * nearly[0] for t in times]))
+    assert float(used.max()) == 0.0
+    spot = x0.clone()
+    spot[..., 14:18, 20:24] = 1 - spot[..., 14:18, 20:24]  # a 4×4 px ball in a high contrast: motion to keep
+    got, used = confidence.fall_back(frames, trusted, x0, spot, times, 0.35)
+    assert torch.equal(got, frames) and torch.equal(used, trusted[:, :1])
+
+
 def test_engine_returns_confidence_and_the_fallback_changes_only_what_it_should() -> None:
     frames = random_frames(2, 64, 96, seed=3)
     times = [0.25, 0.5]
