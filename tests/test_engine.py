@@ -13,6 +13,7 @@ from torch import Tensor
 from vs_superslomo import engine
 from vs_superslomo.engine import EngineError, Interpolator
 from vs_superslomo.flow import FlowSource
+from vs_superslomo.sizing import MARGIN
 
 CPU = torch.device("cpu")
 TIMES = [0.25, 0.5, 0.75]
@@ -108,7 +109,7 @@ def test_empty_times_and_bad_arguments(pair: list[np.ndarray]) -> None:
     assert engine.select_device(-1) == CPU
 
 
-@pytest.mark.parametrize(("warp", "margin"), [("exact", engine.MARGIN), ("legacy", 0)])
+@pytest.mark.parametrize(("warp", "margin"), [("exact", MARGIN), ("legacy", 0)])
 def test_frames_get_a_replicated_margin_with_the_exact_warp_only(warp: str, margin: int) -> None:
     frame = random_frames(1, 40, 70, seed=1)[0]
     eng = Interpolator(make_model(warp=warp), CPU)

@@ -16,9 +16,10 @@ from safetensors.torch import save_file
 
 from vs_superslomo import superslomo
 from vs_superslomo.cartoon import CartoonClip, cartoon_frames, outlined_shapes
-from vs_superslomo.engine import MARGIN, Interpolator
+from vs_superslomo.engine import Interpolator
 from vs_superslomo.flow import dis_flow_labels, dis_flows, dis_gray, dis_seeded, gray8
 from vs_superslomo.frames import clip_from_arrays, read_frame
+from vs_superslomo.sizing import MARGIN
 from vs_superslomo.weights import WeightsError, load_model, save_model
 
 core = vs.core

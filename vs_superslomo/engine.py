@@ -14,7 +14,6 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,20 +26,14 @@ from .confidence import DEFAULT_FALLBACK, check_fallback, confidence_at, fall_ba
 from .errors import EngineError
 from .flow import FLOW_SOURCES, FlowSource, dis_seeded, gray8
 from .motion import accelerations
-from .network import SuperSloMo, resize_flow
+from .network import SuperSloMo
+from .sizing import MARGIN, check_scale, network_size, pad, shrunk
 from .stages import timed
 from .tiles import MULTIPLE, TilePass, forward_tiled
 from .warp import RESAMPLES, Resample
 
 __all__ = ["EngineError", "Interpolator", "select_device"]
 
-# Replicated border around every frame. Trained on crops from inside pictures, the networks never saw a
-# picture's edge; there, the interpolation net's flow residuals go wrong (a 187 fps clip with a black top
-# row and an arm leaving the picture: 36.0 dB without a margin, 40.4 dB with 8 or 16 px, blend 40.3).
-# At 1080p, 16 px costs nothing over 8: both pad 1920×1080 to 1952×1120. Only for the exact warp: the
-# legacy warp's sub-pixel shift depends on the position in the frame, so a margin would move the picture
-# and the original checkpoint would no longer reproduce the original pipeline.
-MARGIN = 16
 # Peak activation memory of one interpolated sample, per pixel at width 1 in fp32 (about 1.2 GiB at
 # 1280×736, from the reference notes); scaled by width and precision to pick a batch that fits.
 _BYTES_PER_PIXEL = 1.2 * 2**30 / (1280 * 736)
@@ -63,19 +56,6 @@ def _malloc_trim() -> Callable[[], object]:
     return lambda: trim(0)
 
 
-# The networks' resolution as a share of the frame's (vs-rife's ``scale``, here only downward): from a quarter.
-SCALES = (0.25, 1.0)
-
-
-def check_scale(scale: object) -> float:
-    """``scale`` as a float in [0.25, 1], or ValueError saying what it must be."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not SCALES[0] <= scale <= SCALES[1]:
-        raise ValueError(
-            f"scale must be a number from {SCALES[0]} to {SCALES[1]} (the networks' share of the size), got {scale!r}"
-        )
-    return float(scale)
-
-
 def select_device(device_index: int | None) -> torch.device:
     """CUDA device ``device_index`` (0 when None and CUDA exists), else the CPU; -1 forces the CPU."""
     if device_index is not None and (isinstance(device_index, bool) or not isinstance(device_index, int)):
@@ -94,12 +74,6 @@ def select_device(device_index: int | None) -> torch.device:
     if not 0 <= index < count:
         raise EngineError(f"device_index={index} is out of range: torch sees {count} CUDA device(s)")
     return torch.device("cuda", index)
-
-
-def _pad(x: Tensor, margin: int) -> Tensor:
-    """``margin`` replicated pixels on every side, and more on the right and bottom up to a multiple of 32."""
-    h, w = (n + 2 * margin for n in x.shape[-2:])
-    return F.pad(x, (margin, margin - w % -MULTIPLE, margin, margin - h % -MULTIPLE), mode="replicate")
 
 
 _DIS_CACHE_BYTES = 64 * 2**20
@@ -298,12 +272,12 @@ class Interpolator:
     def _upload_pair_now(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         pair = torch.stack([a, b])
         if not self.cuda:
-            padded = _pad(pair.to(torch.float32), self.margin)
+            padded = pad(pair.to(torch.float32), self.margin)
             return padded[0:1], padded[1:2]
         assert self._copy_stream is not None
         with torch.cuda.stream(self._copy_stream):
             on_device = pair.pin_memory().to(self.device, non_blocking=True)
-            padded = _pad(on_device.to(torch.float32), self.margin).contiguous(memory_format=torch.channels_last)
+            padded = pad(on_device.to(torch.float32), self.margin).contiguous(memory_format=torch.channels_last)
         torch.cuda.current_stream(self.device).wait_stream(self._copy_stream)
         return padded[0:1], padded[1:2]
 
@@ -387,7 +361,7 @@ class Interpolator:
         with self.inference():
             i0, i1 = model.normalize(x0), model.normalize(x1)
             with timed("network: per pair (first convolution, splat weights)"):
-                s0, s1, flows, accel = (i0, i1, flows, accel) if not small else _shrunk(size, i0, i1, flows, accel)
+                s0, s1, flows, accel = (i0, i1, flows, accel) if not small else shrunk(size, i0, i1, flows, accel)
                 pair = model.prepare(s0, s1, flows, self.nets.flow, accel, self.splat)
             with timed("confidence"):
                 trust = flow_trust(pair.f01, pair.f10, model.warp)
@@ -407,11 +381,8 @@ class Interpolator:
         return out, confidence
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
-        """The size the networks run at for padded frames of ``height`` × ``width``: ``scale`` of it, rounded up
-        to the networks' multiple of 32."""
-        if self.scale == 1:
-            return height, width
-        return _round_up(height * self.scale), _round_up(width * self.scale)
+        """The networks' size for padded frames of ``height`` × ``width`` at this interpolator's ``scale``."""
+        return network_size(height, width, self.scale)
 
     def _forward_tiled(
         self,
@@ -496,20 +467,6 @@ class Interpolator:
                 host.copy_(x, non_blocking=True)
         self._copy_stream.synchronize()
         return _finite(hosts[0], self.nets.backend), hosts[1]
-
-
-def _round_up(n: float) -> int:
-    return max(MULTIPLE, -(-round(n) // MULTIPLE) * MULTIPLE)
-
-
-Pair = tuple[Tensor, Tensor]
-
-
-def _shrunk(size: tuple[int, int], i0: Tensor, i1: Tensor, flows: Pair | None, accel: Pair | None) -> Any:
-    """The frames (antialiased, as an average) and the flows and accelerations (vectors scaled too) at ``size``."""
-    small = (F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True) for x in (i0, i1))
-    vectors = (None if p is None else (resize_flow(p[0], size), resize_flow(p[1], size)) for p in (flows, accel))
-    return (*small, *vectors)
 
 
 def _timed(stage: str, run: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:

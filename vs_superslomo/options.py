@@ -15,11 +15,11 @@ from typing import Any
 
 from .backends import BACKEND_ENV, BACKENDS
 from .confidence import DEFAULT_FALLBACK, check_fallback
-from .engine import check_scale
 from .errors import SuperSloMoError
 from .flow import FLOW_SOURCES
 from .holds import HoldRules
 from .scenechange import DEFAULT_SC_THRESHOLD
+from .sizing import check_scale
 
 __all__ = [
     "FLOWS",
