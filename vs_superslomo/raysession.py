@@ -51,26 +51,27 @@ def ray_session(ray: ModuleType, settings: WorkerSettings, threads: int) -> Iter
     tasks end with the session (a local one this function started)."""
     if settings.address is not None:
         _check_reachable(settings.address)  # also when this process has a session: the address was asked for
-    if ray.is_initialized():
-        yield False
-        return
-    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
-    if settings.address is not None:
-        try:
-            ray.init(address=settings.address, **quiet)
-        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... for one cause
-            raise JobError(f"cannot join the Ray cluster at {settings.address}: {first_line(exc)}") from None
-        try:
+    with _notices_on_stderr():  # also in a session this process had: the job's stdout holds its summary only
+        if ray.is_initialized():
             yield False
-        finally:
-            ray.shutdown()
-        return
-    with _loopback_only():
-        ray.init(num_cpus=(settings.workers or 1) * threads, include_dashboard=False, **quiet)
-        try:
-            yield True
-        finally:
-            ray.shutdown()
+            return
+        quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if settings.address is not None:
+            try:
+                ray.init(address=settings.address, **quiet)
+            except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError... for one cause
+                raise JobError(f"cannot join the Ray cluster at {settings.address}: {first_line(exc)}") from None
+            try:
+                yield False
+            finally:
+                ray.shutdown()
+            return
+        with _loopback_only():
+            ray.init(num_cpus=(settings.workers or 1) * threads, include_dashboard=False, **quiet)
+            try:
+                yield True
+            finally:
+                ray.shutdown()
 
 
 # Ray's switch for "clusters may form here" (off by default on Windows and macOS), read by its processes.
@@ -98,6 +99,31 @@ def _loopback_only() -> Iterator[None]:
             os.environ.pop(_CLUSTER_ENV, None)
         else:
             os.environ[_CLUSTER_ENV] = saved[1]
+
+
+@contextlib.contextmanager
+def _notices_on_stderr() -> Iterator[None]:
+    """Ray's notices to the driver (a worker died, memory ran low) printed on stderr, with this program's other
+    messages, instead of on stdout, which holds only the summary.
+
+    Ray's driver prints them from a thread of its own through ``print_to_stdstream``, always to stdout and
+    with no setting to change it (Ray 2.60); its other messages already go to stderr.
+    """
+    from ray._private import worker
+
+    printer = getattr(worker, "print_to_stdstream", None)
+    if printer is None:  # another Ray: leave it as it is
+        yield
+        return
+
+    def on_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        printer({**data, "is_err": True}, ignore_prefix)
+
+    worker.print_to_stdstream = on_stderr
+    try:
+        yield
+    finally:
+        worker.print_to_stdstream = printer
 
 
 def first_line(exc: BaseException) -> str:
