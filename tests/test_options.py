@@ -30,7 +30,7 @@ def test_flags_parse_to_the_options_and_default_to_the_filters_defaults() -> Non
     chosen = parse(
         "--no-sc", "--sc-threshold", "0.3", "--flow", "net", "--motion", "linear", "--no-splat", "--dedup",
         "--dedup-threshold", "0.01", "--dedup-max-run", "2", "--backend", "torch", "--model", "w.safetensors",
-        "--fp16", "--fallback", "0",
+        "--fp16", "--fallback", "0", "--scale", "0.5",
     )  # fmt: skip
     assert chosen == FilterOptions(
         model="w.safetensors",
@@ -45,6 +45,7 @@ def test_flags_parse_to_the_options_and_default_to_the_filters_defaults() -> Non
         dedup_threshold=0.01,
         dedup_max_run=2,
         fallback=0.0,
+        scale=0.5,
     )
     assert chosen.kwargs()["sc"] is False and chosen.hold_rules.max_run == 2
 
