@@ -242,6 +242,26 @@ def test_frames_too_large_for_the_memory_are_refused_up_front(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))) == []
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="the address-space limit (ulimit -v) is set the Linux way")
+def test_a_real_16000_pixel_square_input_is_refused_in_one_line(tmp_path: Path, weights: str) -> None:
+    # One grey frame, 16000x16000, under an 8 GiB address-space limit (any machine, whatever its memory):
+    # decoding it once aborted the whole process (exit 134, "terminate called") and left a 0-byte .part.
+    src = tmp_path / "huge.mkv"
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=16000x16000:r=1", "-frames:v", "1", "-c:v", "ffv1", f"file:{src}")
+
+    def limited() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+    cmd = [sys.executable, "-m", "vs_superslomo", str(src), "-o", str(tmp_path / "out.mkv"), "--model", weights]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, preexec_fn=limited)
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    assert done.stderr.count("\n") == 1 and "is 16000x16000: frames that large need at least" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))) == []
+
+
 @pytest.mark.parametrize(("call", "shown"), [("sys.exit(0)", "sys.exit(0)"), ("sys.exit('bye')", "sys.exit('bye')")])
 def test_a_script_that_exits_is_a_failure_that_says_so(
     tmp_path: Path, call: str, shown: str, capsys: pytest.CaptureFixture[str]
