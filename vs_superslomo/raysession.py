@@ -4,6 +4,7 @@ that listens on loopback only; Ray imported only here, with one line when it is 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -109,21 +110,23 @@ def _notices_on_stderr() -> Iterator[None]:
     Ray's driver prints them from a thread of its own through ``print_to_stdstream``, always to stdout and
     with no setting to change it (Ray 2.60); its other messages already go to stderr.
     """
-    from ray._private import worker
-
+    try:
+        worker = importlib.import_module("ray._private.worker")
+    except ImportError:
+        worker = None
     printer = getattr(worker, "print_to_stdstream", None)
-    if printer is None:  # another Ray: leave it as it is
+    if worker is None or printer is None:  # another Ray's layout: leave it as it is
         yield
         return
 
     def on_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
         printer({**data, "is_err": True}, ignore_prefix)
 
-    worker.print_to_stdstream = on_stderr
+    vars(worker)["print_to_stdstream"] = on_stderr  # Ray's module global, looked up at each call
     try:
         yield
     finally:
-        worker.print_to_stdstream = printer
+        vars(worker)["print_to_stdstream"] = printer
 
 
 def first_line(exc: BaseException) -> str:
