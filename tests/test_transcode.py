@@ -190,6 +190,23 @@ def test_an_output_that_appears_during_the_run_is_not_replaced(
     assert kinds(streams(out)) == ["video", "audio"]
 
 
+@pytest.mark.slow
+def test_two_runs_to_one_output_at_once_keep_exactly_one_result(tmp_path: Path, weights: str) -> None:
+    # Two real processes started together: both pass the start's check, and each finishes into the name only
+    # if it is still free, so one result is kept whole and the other run says it was not (both once said rc 0).
+    src = make_testsrc(tmp_path / "in.mp4", frames=25)
+    out = tmp_path / "out.mkv"
+    cmd = [sys.executable, "-m", "vs_superslomo", str(src), "-o", str(out), "--model", weights, "--no-progress"]
+    runs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(run.wait(timeout=240), *run.communicate()) for run in runs]
+    assert sorted(status for status, _, _ in results) == [0, 1], results
+    (_, kept_summary, _), (_, _, refused) = sorted(results)
+    assert "-> " in kept_summary and refused.count("\n") == 1, refused
+    assert "appeared while this run wrote it" in refused or "exists; pass --overwrite" in refused
+    assert kinds(streams(out)) == ["video", "audio"] and streams(out)["streams"][0]["nb_read_packets"] == "50"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []  # no temporary left
+
+
 def test_a_single_run_removes_the_folder_an_interrupted_chunked_run_left(
     tmp_path: Path, weights: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
