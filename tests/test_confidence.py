@@ -132,3 +132,16 @@ def test_props_are_on_every_frame_and_the_map_comes_out_as_a_clip() -> None:
         else:
             assert share == 1.0 and np.array_equal(read_frame(frame), frames[n // 3])
     assert interpolated == 6
+
+
+def test_local_mean_on_the_cpu_equals_torch_pooling_over_the_inside() -> None:
+    """The CPU's box sums (OpenCV) divided by the count inside the picture give avg_pool2d's means without the
+    padding, at the picture's edges and on pictures smaller than the window too."""
+    torch.manual_seed(0)
+    for shape in ((1, 1, 48, 80), (3, 2, 5, 7), (1, 1, 1, 1), (2, 1, 9, 3)):
+        x = torch.rand(*shape)
+        want = torch.nn.functional.avg_pool2d(x, 9, stride=1, padding=4, count_include_pad=False)
+        got = confidence.local_mean(x, 9)
+        assert got.shape == x.shape and (got - want).abs().max() < 1e-6
+    x = torch.rand(1, 1, 48, 80)
+    assert (confidence.local_mean(x, 9) - x).abs().max() > 0.1  # it really averages

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -120,6 +122,48 @@ def test_exact_warp_moves_by_the_flow_with_zero_fill() -> None:
     assert out[..., -3:].abs().max() == 0
     with pytest.raises(ValueError, match="warp must be one of"):
         backwarp(img, flow, "bogus")  # type: ignore[arg-type]  # deliberately wrong: the error is tested
+
+
+@pytest.mark.parametrize("resample", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("warp", ["exact", "legacy"])
+def test_cpu_inference_warps_by_opencv_equal_grid_sample(
+    warp: str, resample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without gradients the CPU warps go through OpenCV's remap; they equal grid_sample on the same grid (taps
+    outside the picture 0), for any channel count, and with gradients wanted grid_sample runs (training)."""
+    calls: list[int] = []
+    remap = cv2.remap
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return remap(*args, **kwargs)
+
+    monkeypatch.setattr(cv2, "remap", counted)
+    torch.manual_seed(0)
+    for channels in (1, 2, 3, 5):
+        img = torch.rand(2, channels, 40, 56)
+        flow = torch.randn(2, 2, 40, 56) * 3 + torch.tensor([9.0, -4.0]).view(1, 2, 1, 1)  # partly out of frame
+        h, w = img.shape[-2:]
+        x = torch.arange(w).view(1, 1, w) + flow[:, 0]
+        y = torch.arange(h).view(1, h, 1) + flow[:, 1]
+        grid = (
+            torch.stack((2 * x / (w - 1) - 1, 2 * y / (h - 1) - 1), 3)
+            if warp == "exact"
+            else torch.stack((2 * x / w - 1, 2 * y / h - 1), 3)
+        )
+        want = F.grid_sample(img, grid, mode=resample, padding_mode="zeros", align_corners=True)
+        before = len(calls)
+        with torch.no_grad():
+            got = backwarp(img, flow, warp, resample)  # type: ignore[arg-type]
+        assert len(calls) > before and (got - want).abs().max() < 1e-5
+        assert (want - img).abs().max() > 0.3 and (want == 0).any()  # really moved, partly out of frame
+        trained = backwarp(img.requires_grad_(), flow, warp, resample)  # type: ignore[arg-type]
+        trained.sum().backward()
+        assert img.grad is not None and (trained - want).abs().max() < 1e-6
+    flow[1, 0, 5, 7] = float("nan")  # a broken flow stays visible (NaN) as grid_sample leaves it
+    with torch.no_grad():
+        broken = backwarp(img.detach(), flow, warp, resample)  # type: ignore[arg-type]
+    assert broken[1, :, 5, 7].isnan().all() and broken.isnan().sum() == img.shape[1]
 
 
 def test_model_matches_reference_formulas() -> None:
