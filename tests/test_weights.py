@@ -62,6 +62,32 @@ def test_converter_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "warp legacy" in capsys.readouterr().out
 
 
+def test_convert_carries_another_files_flow_net_of_another_width(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    thin, donor = make_model(width=TINY_WIDTH, seed=1), make_model(width=2 * TINY_WIDTH, seed=2)
+    save_model(thin, tmp_path / "thin.safetensors", provenance="thin run")
+    save_model(donor, tmp_path / "donor.safetensors", provenance="donor run")
+    out = tmp_path / "out.safetensors"
+    argv = ["convert", str(tmp_path / "thin.safetensors"), str(out), "--flow-net", str(tmp_path / "donor.safetensors")]
+    assert main(argv) == 0
+    assert f"width {TINY_WIDTH:g} (flow net {2 * TINY_WIDTH:g})" in capsys.readouterr().out
+    loaded, info = load_model(out)
+    assert (info.width, info.flow_width, loaded.flow_width) == (TINY_WIDTH, 2 * TINY_WIDTH, 2 * TINY_WIDTH)
+    assert same_weights(loaded.interp, thin.interp) and same_weights(loaded.flow, donor.flow)
+    assert info.provenance.startswith("thin run; flow network") and "[donor run]" in info.provenance
+    # Both networks run: the flow net's flows feed the thinner interpolation net.
+    frames = superslomo(clip_from_arrays(random_frames(2, 32, 48)), 2, model=loaded, flow="net", backend="torch")
+    assert frames.get_frame(1).props["SuperSloMoT"] == 0.5
+    # Re-saving keeps both widths; a file of one width writes no flow_width.
+    save_model(loaded, tmp_path / "again.safetensors")
+    assert load_model(tmp_path / "again.safetensors")[1].flow_width == 2 * TINY_WIDTH
+    assert load_model(tmp_path / "thin.safetensors")[1].flow_width is None
+    save_model(make_model(warp="legacy"), tmp_path / "legacy.safetensors")
+    with pytest.raises(WeightsError, match=r"legacy\.safetensors: its flow network uses the legacy warp"):
+        weights.convert(tmp_path / "thin.safetensors", tmp_path / "x.sft", flow_net=tmp_path / "legacy.safetensors")
+
+
 class _Payload:
     """Pickles to a call of os.system: what a crafted checkpoint would carry."""
 
@@ -212,6 +238,12 @@ def test_bad_safetensors_metadata_and_keys(tmp_path: Path) -> None:
     )
     with pytest.raises(WeightsError, match="warp must be one of"):
         load_model(tmp_path / "warp.safetensors")
+    whole = {f"{p}.{k}": v for p in ("flow", "interp") for k, v in getattr(make_model(), p).state_dict().items()}
+    for flow_width, message in (("thin", "flow_width must be a number, got 'thin'"), ("1e9", "width 1e[+]09 is not")):
+        meta = {"width": "0.0625", "warp": "exact", "mean": "0,0,0", "flow_width": flow_width}
+        save_file(whole, str(tmp_path / "fw.safetensors"), metadata=meta)
+        with pytest.raises(WeightsError, match=message):
+            load_model(tmp_path / "fw.safetensors")
     save_file({"other.x": torch.zeros(1)}, str(tmp_path / "keys.safetensors"), metadata={"width": "1", "warp": "exact"})
     with pytest.raises(WeightsError, match=r"unexpected key 'other\.x'"):
         load_model(tmp_path / "keys.safetensors")

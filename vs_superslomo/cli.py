@@ -13,10 +13,14 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import stages
 from .commandline import EXIT_FAILED, EXIT_INTERRUPTED, Parser, add_device, argument_type, device_index, run
 from .errors import JobError
+
+if TYPE_CHECKING:  # torch is imported only by the commands that need it
+    from .weights import ModelInfo
 
 __all__ = ["main"]
 
@@ -50,6 +54,7 @@ _WEIGHTS_EPILOG = """examples:
   vs-superslomo info                                   show the default weights
   vs-superslomo info SuperSloMo.ckpt                   show what a checkpoint holds
   vs-superslomo convert SuperSloMo.ckpt ssm.safetensors --half
+  vs-superslomo convert thin.safetensors out.safetensors --flow-net other.safetensors   carry other's flow net
 """
 
 
@@ -122,9 +127,17 @@ def _weights_parser() -> argparse.ArgumentParser:
     conv.add_argument("output", help="the .safetensors file to write (written atomically)")
     conv.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
     conv.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    conv.add_argument(
+        "--flow-net", metavar="WEIGHTS", help="carry this file's flow network instead of INPUT's (for flow='net')"
+    )
     info = sub.add_parser("info", help="show what a weights file holds (default: the bundled weights)")
     info.add_argument("model", nargs="?", help="weights file; omit for the default weights")
     return parser
+
+
+def _widths(info: ModelInfo) -> str:
+    """``0.25``, or ``0.125 (flow net 0.25)`` where the two networks differ."""
+    return f"{info.width:g}" + ("" if info.flow_width is None else f" (flow net {info.flow_width:g})")
 
 
 def _run_weights(args: argparse.Namespace) -> None:
@@ -133,13 +146,13 @@ def _run_weights(args: argparse.Namespace) -> None:
     if args.command == "convert":
         if Path(args.output).exists() and not args.overwrite:
             raise JobError(f"{args.output} exists; pass --overwrite to replace it")
-        info = convert(args.input, args.output, half=args.half)
-        print(f"wrote {args.output} (width {info.width:g}, warp {info.warp})")
+        info = convert(args.input, args.output, half=args.half, flow_net=args.flow_net)
+        print(f"wrote {args.output} (width {_widths(info)}, warp {info.warp})")
     else:
         model, info = load_model(args.model)
         params = sum(p.numel() for p in model.parameters())
         mean = ", ".join(f"{m:.3f}" for m in info.mean)
-        print(f"width {info.width:g}, warp {info.warp}, flow {info.flow}, mean ({mean}), {params:,} parameters")
+        print(f"width {_widths(info)}, warp {info.warp}, flow {info.flow}, mean ({mean}), {params:,} parameters")
         if info.provenance:
             print(f"provenance: {info.provenance}")
 

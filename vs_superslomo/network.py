@@ -2,7 +2,8 @@
 
 Two U-Nets of one shape: the flow net ``UNet(6, 4)`` and the interpolation net ``UNet(20, 5)``. Module
 and parameter names follow the public port's ``model.py`` so its state dicts load without renaming.
-``width`` scales every channel count for smaller variants (1.0 is the published network).
+``width`` scales every channel count for smaller variants (1.0 is the published network); the flow net may
+have its own (``flow_width``), so a thinner interpolation net can carry an existing flow net.
 """
 
 from __future__ import annotations
@@ -249,6 +250,7 @@ class SuperSloMo(nn.Module):
     ``warp`` is ``"legacy"`` for the original checkpoint, ``"exact"`` for weights trained here.
     ``flow_source`` is the flow the interpolation net was trained on: ``"net"`` (the flow U-Net, as in the
     paper) or ``"dis"`` (OpenCV DIS flows, given to :meth:`prepare`); the filter's ``flow="auto"`` follows it.
+    ``width`` is the interpolation net's channel multiplier, ``flow_width`` the flow net's (None: the same).
     """
 
     mean: Tensor  # a buffer (typed here: nn.Module types attributes as Tensor | Module)
@@ -259,12 +261,14 @@ class SuperSloMo(nn.Module):
         warp: Warp = "exact",
         mean: Sequence[float] = DEFAULT_MEAN,
         flow_source: FlowSource = "net",
+        flow_width: float | None = None,
     ) -> None:
         super().__init__()
         self.width = width
+        self.flow_width = width if flow_width is None else flow_width
         self.warp: Warp = warp
         self.flow_source: FlowSource = flow_source
-        self.flow = UNet(6, 4, width)
+        self.flow = UNet(6, 4, self.flow_width)
         self.interp = UNet(20, 5, width)
         # Not persistent: the state dict keeps only the port's keys.
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)

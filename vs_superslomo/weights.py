@@ -3,7 +3,9 @@
 Own format: one safetensors file with tensors ``flow.<port key>`` and ``interp.<port key>`` (the port's
 ``state_dictFC`` and ``state_dictAT`` keys under a prefix) and string metadata ``width``, ``warp``,
 ``mean`` (three comma-separated floats), ``flow`` (``net`` or ``dis``: the flow the interpolation net was
-trained on; ``net`` when absent, as in files written before it existed) and ``provenance``. Tensors may be
+trained on; ``net`` when absent, as in files written before it existed), ``flow_width`` (the flow net's
+channel multiplier where it differs from ``width``, the interpolation net's; absent: the same) and
+``provenance``. Tensors may be
 stored in fp16 to halve the file; they load as fp32. Pickled checkpoints are read only with
 ``weights_only=True``: a file that carries code is refused and its code never runs.
 """
@@ -17,7 +19,7 @@ import pickle
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -55,6 +57,7 @@ class ModelInfo:
     mean: tuple[float, float, float] = DEFAULT_MEAN
     provenance: str = ""
     flow: FlowSource = "net"
+    flow_width: float | None = None  # the flow net's width where it differs from the interpolation net's
 
 
 def _weights_dirs() -> list[Path]:
@@ -131,8 +134,13 @@ def _parse_info(meta: Mapping[str, str], path: Path) -> ModelInfo:
     flow = meta.get("flow", "net")
     if flow not in FLOW_SOURCES:
         raise WeightsError(f"{path}: metadata flow must be one of {FLOW_SOURCES}, got {flow!r}")
+    try:
+        flow_width = float(meta["flow_width"]) if "flow_width" in meta else None
+    except ValueError:
+        raise WeightsError(f"{path}: metadata flow_width must be a number, got {meta['flow_width']!r}") from None
     # warp, mean and flow are checked above; mypy cannot narrow a str to a Literal or a tuple to 3 items by them.
-    return ModelInfo(width=width, warp=warp, mean=mean, provenance=meta.get("provenance", ""), flow=flow)  # type: ignore[arg-type]
+    provenance = meta.get("provenance", "")
+    return ModelInfo(width, warp, mean, provenance, flow, flow_width)  # type: ignore[arg-type]
 
 
 def _load_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Tensor], ModelInfo]:
@@ -160,10 +168,17 @@ def _check_width(width: float, path: Path) -> None:
         )
 
 
+def _network(info: ModelInfo) -> SuperSloMo:
+    """The network ``info`` describes, with fresh weights."""
+    return SuperSloMo(
+        width=info.width, warp=info.warp, mean=info.mean, flow_source=info.flow, flow_width=info.flow_width
+    )
+
+
 def _layout(info: ModelInfo) -> SuperSloMo:
     """The network ``info`` describes, on the meta device: every tensor's shape, no memory, no init."""
     with torch.device("meta"):
-        return SuperSloMo(width=info.width, warp=info.warp, mean=info.mean, flow_source=info.flow)
+        return _network(info)
 
 
 def _check_state(net: torch.nn.Module, state: Mapping[str, Tensor], name: str, path: Path) -> None:
@@ -203,11 +218,13 @@ def load_model(path: str | os.PathLike[str] | None = None) -> tuple[SuperSloMo, 
     loader = _load_safetensors if head[8:9] == b"{" else _load_ckpt
     flow, interp, info = loader(file)
     # Every check before the network is built: a wrong width or shape would allocate it first.
-    _check_width(info.width, file)
+    for width in (info.width, info.flow_width):
+        if width is not None:
+            _check_width(width, file)
     layout = _layout(info)
     _check_state(layout.flow, flow, "flow", file)
     _check_state(layout.interp, interp, "interp", file)
-    model = SuperSloMo(width=info.width, warp=info.warp, mean=info.mean, flow_source=info.flow)
+    model = _network(info)
     for net, state in ((model.flow, flow), (model.interp, interp)):
         net.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval(), info
@@ -235,12 +252,38 @@ def save_model(
         "flow": model.flow_source,
         "provenance": provenance,
     }
+    if model.flow_width != model.width:
+        meta["flow_width"] = repr(float(model.flow_width))
     atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
-def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, half: bool = False) -> ModelInfo:
-    """Convert any loadable weights file (e.g. the original ``SuperSloMo.ckpt``) to safetensors."""
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    half: bool = False,
+    flow_net: str | os.PathLike[str] | None = None,
+) -> ModelInfo:
+    """Convert any loadable weights file (e.g. the original ``SuperSloMo.ckpt``) to safetensors.
+
+    ``flow_net``: another weights file whose flow network replaces ``src``'s (any width, the same warp), so
+    an interpolation network trained on DIS flows, whose own flow net was never trained, can carry one for
+    ``flow="net"``; the provenance says where it came from."""
     model, info = load_model(src)
     provenance = info.provenance or f"converted from {Path(src).name}"
+    if flow_net is not None:
+        donor, donor_info = load_model(flow_net)
+        if donor_info.warp != info.warp:
+            raise WeightsError(
+                f"{flow_net}: its flow network uses the {donor_info.warp} warp and {src} the {info.warp} warp; "
+                "take the flow network from weights of the same warp"
+            )
+        info = replace(info, flow_width=donor.flow_width if donor.flow_width != info.width else None)
+        combined = _network(info)
+        combined.interp.load_state_dict(model.interp.state_dict())
+        combined.flow.load_state_dict(donor.flow.state_dict())
+        model = combined.eval()
+        taken = donor_info.provenance or "no provenance recorded"
+        provenance += f"; flow network (for flow='net') from {Path(flow_net).name} [{taken}]"
     save_model(model, dst, provenance=provenance, half=half)
-    return info
+    return replace(info, provenance=provenance)
