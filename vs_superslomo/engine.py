@@ -8,8 +8,6 @@ resampled.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .allocator import CreepTrim
 from .backends import load_nets
 from .cache import ComputeOnceCache
 from .confidence import DEFAULT_FALLBACK, check_fallback, confidence_at, fall_back, flow_trust
@@ -39,21 +38,6 @@ __all__ = ["EngineError", "Interpolator", "select_device"]
 _BYTES_PER_PIXEL = 1.2 * 2**30 / (1280 * 736)
 _CPU_BUDGET = 2 * 2**30
 _MIN_TILE = 128
-
-
-def _malloc_trim() -> Callable[[], object]:
-    """glibc's malloc_trim, or a no-op elsewhere.
-
-    Frames are allocated and freed on VapourSynth's worker threads, where glibc keeps freed memory in
-    per-thread arenas instead of returning it: RSS then creeps up over a long clip although nothing
-    leaks. Trimming now and then keeps host memory flat.
-    """
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    trim.argtypes = [ctypes.c_size_t]
-    return lambda: trim(0)
 
 
 def select_device(device_index: int | None) -> torch.device:
@@ -187,7 +171,7 @@ class Interpolator:
             _DIS_CACHE_BYTES, lambda flow: flow.nbytes
         )
         self._copy_stream = torch.cuda.Stream(device) if self.cuda else None
-        self._trim = _malloc_trim()
+        self._trim = CreepTrim()
 
     def _budget(self) -> float:
         # From the device's total memory, not what is free right now: the batch (and so the rounding of
@@ -441,8 +425,7 @@ class Interpolator:
             flows = self._flows(*pictures)
             accel = self._accelerations(*pictures, flows, before, after, spacing)
         with self._turn():
-            # After every pair: a trim costs about a millisecond, a pair far more. Every 8th pair let the resident
-            # set creep 8-26 MiB over 1500 small frames once each pair also computed its confidence (4-11 MiB now).
+            # Checked after every pair (reading the resident set costs microseconds), trimmed only on creep.
             self._trim()
             frames, confidence = (
                 self.unpad(x, h, w) for x in self.forward_pair(x0, x1, times, flows=flows, accel=accel)
