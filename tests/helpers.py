@@ -192,11 +192,18 @@ def evaluate_window_named(
     flows: tuple[str, ...] = ("auto",),
     held: bool = False,
     unsplatted: bool = False,
+    scales: tuple[float, ...] = (),
 ) -> list[ClipResult]:
     """The frame-drop protocol on ``clips/NAME.y4m`` from ``start`` at each k, with the methods asked for."""
     window = Window(name, f"{name}.y4m", start)
     methods = build_methods(
-        models, flowfps=flowfps, minterpolate=minterpolate, flows=flows, held=held, unsplatted=unsplatted
+        models,
+        flowfps=flowfps,
+        minterpolate=minterpolate,
+        flows=flows,
+        held=held,
+        unsplatted=unsplatted,
+        scales=scales,
     )
     results, _ = evaluate_windows([(window, clips / window.file)], ks, methods)
     return results

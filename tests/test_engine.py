@@ -80,11 +80,12 @@ def test_out_of_memory_halves_batch_then_tile(
         batch: int,
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
+        scale: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         seen.append((batch, *x0.shape[-2:]))
         if batch > 1 or max(x0.shape[-2:]) > 128:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return original(self, x0, x1, times, batch, flows, accel)
+        return original(self, x0, x1, times, batch, flows, accel, scale)
 
     monkeypatch.setattr(Interpolator, "_forward_whole", tight)
     out = eng.interpolate(pair[0], pair[1], TIMES)
@@ -166,6 +167,25 @@ def test_scale_runs_the_networks_small_and_warps_at_full_size() -> None:
     truth = torch.from_numpy(frames[1])  # half way
     inner = (slice(None), slice(8, -8), slice(16, -16))  # away from what entered or left the picture
     assert psnr(b[0][inner], truth[inner]) > 35
+
+
+def test_scale_none_halves_the_networks_from_1280x720_up_and_keeps_smaller_frames_whole() -> None:
+    engine = Interpolator(make_model(), CPU)
+    assert engine.scale is None
+    assert engine.scale_for(768, 1312) == 0.5  # 1280×720 padded
+    assert engine.scale_for(608, 800) == 1.0  # 768×576 padded
+    assert Interpolator(make_model(), CPU, scale=1.0).scale_for(768, 1312) == 1.0  # asked for: kept
+    seen: list[tuple[int, ...]] = []
+    run = engine.nets.interp_rest
+
+    def spy(x: Tensor) -> Tensor:
+        seen.append(tuple(x.shape))
+        return run(x)
+
+    engine.nets = replace(engine.nets, interp_rest=spy)
+    frames = accelerating_frames((0, 3), 720, 1280)
+    out = engine.interpolate(frames[0], frames[1], [0.5])
+    assert out.shape == (1, 3, 720, 1280) and seen == [(1, engine.model.interp.conv1.out_channels, 384, 672)]
 
 
 @pytest.mark.parametrize("scale", [0.2, 1.5, True, "0.5"])

@@ -575,7 +575,7 @@ def test_a_vs_rife_call_runs_unchanged() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"scale": 2.0}, r"scale must be a number from 0\.25 to 1, got 2\.0"),
+        ({"scale": 2.0}, r"scale must be a number from 0\.25 to 1, or None \(by the frame's size\), got 2\.0"),
         ({"ensemble": True}, "ensemble=True .*leave it out"),
         ({"trt": True}, "trt=True: TensorRT is not a backend here; choose backend="),
         ({"trt_debug": False}, "trt_debug= is a TensorRT setting.*backend="),
@@ -604,8 +604,8 @@ def test_scale_reaches_the_engine_and_keeps_the_frame_size(monkeypatch: pytest.M
     sizes: list[tuple[int, ...]] = []
     original = Interpolator.network_size
 
-    def spy(self: Interpolator, height: int, width: int) -> tuple[int, int]:
-        size = original(self, height, width)
+    def spy(self: Interpolator, height: int, width: int, scale: float) -> tuple[int, int]:
+        size = original(self, height, width, scale)
         sizes.append(size)
         return size
 

@@ -26,7 +26,7 @@ from .errors import EngineError
 from .flow import FLOW_SOURCES, FlowSource, dis_seeded, gray8
 from .motion import accelerations
 from .network import SuperSloMo
-from .sizing import MARGIN, check_scale, network_size, pad, shrunk
+from .sizing import MARGIN, auto_scale, check_scale, network_size, pad, shrunk
 from .stages import timed
 from .tiles import MULTIPLE, TilePass, forward_tiled
 from .warp import RESAMPLES, Resample
@@ -106,7 +106,7 @@ class Interpolator:
         fallback: float | None = None,
         fallback_pixels: bool = False,
         resample: Resample | None = None,
-        scale: float = 1.0,
+        scale: float | None = None,
     ) -> None:
         flow = model.flow_source if flow is None else flow
         try:
@@ -310,11 +310,12 @@ class Interpolator:
         h, w = x0.shape[-2:]
         batch = batch or self.batch_size or self.auto_batch_size(h, w)
         tile = self.tile or self.auto_tile(h, w)
+        scale = self.scale_for(h, w)  # the whole frame's, for its tiles too
         while True:
             try:
                 if tile is None or (tile >= h and tile >= w):
-                    return self._forward_whole(x0, x1, times, batch, flows, accel)
-                return self._forward_tiled(x0, x1, times, batch, tile, flows, accel)
+                    return self._forward_whole(x0, x1, times, batch, flows, accel, scale)
+                return self._forward_tiled(x0, x1, times, batch, tile, flows, accel, scale)
             except torch.OutOfMemoryError:  # raised by CUDA; the CPU has no such recoverable error
                 if batch == 1 and tile == _MIN_TILE:
                     raise
@@ -333,12 +334,13 @@ class Interpolator:
         batch: int,
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
+        scale: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         """Frames at ``times`` and their confidence in one pass; with ``scale`` below 1 the networks (and the
         confidence) run on smaller copies, and only the final warps and blend at full size (:meth:`blend_at`)."""
         model = self.model
         full = (x0.shape[-2], x0.shape[-1])
-        size = self.network_size(*full)
+        size = self.network_size(*full, scale)
         small = size != full
         out = torch.empty((len(times), *x0.shape[1:]), dtype=torch.float32, device=self.device)
         confidence = torch.empty((len(times), 2, *full), dtype=torch.float32, device=self.device)
@@ -364,9 +366,14 @@ class Interpolator:
                     confidence[start : start + n] = trusted
         return out, confidence
 
-    def network_size(self, height: int, width: int) -> tuple[int, int]:
-        """The networks' size for padded frames of ``height`` × ``width`` at this interpolator's ``scale``."""
-        return network_size(height, width, self.scale)
+    def scale_for(self, height: int, width: int) -> float:
+        """The networks' share of the size for padded frames of ``height`` × ``width``: ``scale``, or when it is
+        None the frame size's (:func:`.sizing.auto_scale`)."""
+        return auto_scale(height, width) if self.scale is None else self.scale
+
+    def network_size(self, height: int, width: int, scale: float) -> tuple[int, int]:
+        """The networks' size for padded frames (or tiles) of ``height`` × ``width`` at ``scale``."""
+        return network_size(height, width, scale)
 
     def _forward_tiled(
         self,
@@ -377,10 +384,11 @@ class Interpolator:
         tile: int,
         flows: tuple[Tensor, Tensor] | None,
         accel: tuple[Tensor, Tensor] | None = None,
+        scale: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
-        """Overlapping tiles, each a whole Super SloMo pass (:func:`.tiles.forward_tiled`)."""
+        """Overlapping tiles, each a whole Super SloMo pass (:func:`.tiles.forward_tiled`) at the frame's ``scale``."""
 
-        run: TilePass = lambda a, b, f, acc: self._forward_whole(a, b, times, batch, f, acc)  # noqa: E731
+        run: TilePass = lambda a, b, f, acc: self._forward_whole(a, b, times, batch, f, acc, scale)  # noqa: E731
         return forward_tiled(run, x0, x1, len(times), tile, flows, accel)
 
     def interpolate(

@@ -145,14 +145,15 @@ class FilterOptions:
             choices=BACKENDS,
         ),
     )
-    scale: float = _option(
-        1.0,
+    scale: float | None = _option(
+        None,
         _Spec(
             "the networks' resolution as a share of the frame's (vs-rife's scale, 0.25..1): at 0.5 they run on a "
-            "quarter of the pixels and only the final warps at full size",
-            "a number from 0.25 to 1",
+            "quarter of the pixels and only the final warps at full size (default: 0.5 from 1280x720 up, else 1)",
+            "a number from 0.25 to 1, or None (by the frame's size)",
             lambda v: _accepted(check_scale, v),
             metavar="S",
+            kind=float,
         ),
     )
     fallback: float | None = _option(

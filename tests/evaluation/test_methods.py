@@ -70,3 +70,11 @@ def test_each_model_runs_with_each_flow_source_asked_for(clips: Path) -> None:
     assert min(s.psnr for s in ramp.scores["tiny+dis"]) > 60
     assert texture.mean("tiny+dis", "psnr") > texture.mean("blend", "psnr") + 3
     assert texture.mean("tiny+dis", "psnr") != texture.mean("tiny", "psnr")  # auto is the flow net here
+
+
+def test_a_model_runs_at_each_scale_asked_for(clips: Path) -> None:
+    """``NAME+scale=S``: the networks on a smaller copy (their frames differ), the frames still aligned."""
+    (result,) = evaluate_window_named(clips, "tex", 0, [2], models={"tiny": make_model()}, flowfps=False, scales=(0.5,))
+    assert set(result.scores) == {"repeat", "blend", "tiny", "tiny+scale=0.5"}
+    assert [s.frame for s in result.scores["tiny+scale=0.5"]] == [s.frame for s in result.scores["tiny"]]
+    assert result.mean("tiny+scale=0.5", "psnr") != result.mean("tiny", "psnr")

@@ -77,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
         help="also each model with the filter's fallback=F (0: off), one method per value (NAME+fallback=F)",
     )
     p.add_argument(
+        "--scale",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="S",
+        help="also each model with the filter's scale=S (the networks at S times the size), one method per value "
+        "(NAME+scale=S)",
+    )
+    p.add_argument(
         "--held",
         action="store_true",
         help="also the held-frame protocol (NAME+held): the window on k's, noisy copies, factor 1 with dedup",
@@ -148,6 +157,7 @@ def _run(args: argparse.Namespace) -> str:
         held=args.held,
         unsplatted=args.estimate,
         fallbacks=args.fallback,
+        scales=args.scale,
     )
     results, show = evaluate_windows(
         windows,

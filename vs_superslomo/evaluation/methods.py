@@ -97,10 +97,18 @@ def _model_method(
     flow: str,
     splat: bool | None = None,
     fallback: float | None = None,
+    scale: float | None = None,
 ) -> Rebuild:
     def rebuild(kept: Kept) -> vs.VideoNode:
         return superslomo(
-            kept.rgb, kept.k, model=model, device_index=device_index, flow=flow, splat=splat, fallback=fallback
+            kept.rgb,
+            kept.k,
+            model=model,
+            device_index=device_index,
+            flow=flow,
+            splat=splat,
+            fallback=fallback,
+            scale=scale,
         )
 
     return rebuild
@@ -128,12 +136,14 @@ def build_methods(
     held: bool = False,
     unsplatted: bool = False,
     fallbacks: Sequence[float] = (),
+    scales: Sequence[float] = (),
 ) -> dict[str, Rebuild]:
     """repeat, blend, flowfps (unless turned off), minterpolate (when asked), then per named model one
     method per flow source in ``flows``: ``NAME`` for its weights' own (``auto``), ``NAME+net`` / ``NAME+dis``
     for the other, with ``unsplatted`` ``NAME+estimate`` (its own flows, the paper's estimate of the flows to
     t instead of splatting them), with ``held`` ``NAME+held`` (the held-frame protocol), and per value in
-    ``fallbacks`` ``NAME+fallback=F`` (its own flows, the filter's ``fallback=F``)."""
+    ``fallbacks`` ``NAME+fallback=F`` (its own flows, the filter's ``fallback=F``), and per value in ``scales``
+    ``NAME+scale=S`` (the filter's ``scale=S``)."""
     methods: dict[str, Rebuild] = {"repeat": _repeat, "blend": _blend}
     if flowfps:
         if not hasattr(vs.core, "mv"):
@@ -155,4 +165,6 @@ def build_methods(
             methods[f"{name}+held"] = _held_method(model, device_index)
         for fallback in fallbacks:
             methods[f"{name}+fallback={fallback:g}"] = _model_method(model, device_index, "auto", fallback=fallback)
+        for scale in scales:
+            methods[f"{name}+scale={scale:g}"] = _model_method(model, device_index, "auto", scale=scale)
     return methods
