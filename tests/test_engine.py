@@ -144,19 +144,25 @@ def test_neighbour_frames_give_quadratic_motion_with_dis_flows() -> None:
     assert torch.equal(quadratic_asked, net.interpolate(frame0, frame1, [0.5]))
 
 
-def test_scale_runs_the_networks_small_and_warps_at_full_size() -> None:
-    frames = accelerating_frames((0, 3, 6), 96, 128)  # a smooth picture moving right, 3 px a frame
-    model = zero_refinement_model()  # the frames are the pair warped along the flows: the scale's effect alone
-    full = Interpolator(model, CPU, flow="dis", fallback=0.0)
-    half = Interpolator(model, CPU, flow="dis", fallback=0.0, scale=0.5)
+def interp_inputs(engine: Interpolator) -> list[tuple[int, ...]]:
+    """The shapes the engine's interpolation U-Net is given from now on, filled as it runs."""
     seen: list[tuple[int, ...]] = []
-    run = half.nets.interp_rest
+    run = engine.nets.interp_rest
 
     def spy(x: Tensor) -> Tensor:
         seen.append(tuple(x.shape))
         return run(x)
 
-    half.nets = replace(half.nets, interp_rest=spy)
+    engine.nets = replace(engine.nets, interp_rest=spy)
+    return seen
+
+
+def test_scale_runs_the_networks_small_and_warps_at_full_size() -> None:
+    frames = accelerating_frames((0, 3, 6), 96, 128)  # a smooth picture moving right, 3 px a frame
+    model = zero_refinement_model()  # the frames are the pair warped along the flows: the scale's effect alone
+    full = Interpolator(model, CPU, flow="dis", fallback=0.0)
+    half = Interpolator(model, CPU, flow="dis", fallback=0.0, scale=0.5)
+    seen = interp_inputs(half)
     a, trust_a = full.interpolate_with_confidence(frames[0], frames[2], [0.5])
     b, trust_b = half.interpolate_with_confidence(frames[0], frames[2], [0.5])
     # Padded 96×128 is 128×160 (16 px margin, multiples of 32); half of it, rounded up to 32s, is 64×96.
@@ -175,14 +181,7 @@ def test_scale_none_halves_the_networks_from_1280x720_up_and_keeps_smaller_frame
     assert engine.scale_for(768, 1312) == 0.5  # 1280×720 padded
     assert engine.scale_for(608, 800) == 1.0  # 768×576 padded
     assert Interpolator(make_model(), CPU, scale=1.0).scale_for(768, 1312) == 1.0  # asked for: kept
-    seen: list[tuple[int, ...]] = []
-    run = engine.nets.interp_rest
-
-    def spy(x: Tensor) -> Tensor:
-        seen.append(tuple(x.shape))
-        return run(x)
-
-    engine.nets = replace(engine.nets, interp_rest=spy)
+    seen = interp_inputs(engine)
     frames = accelerating_frames((0, 3), 720, 1280)
     out = engine.interpolate(frames[0], frames[1], [0.5])
     assert out.shape == (1, 3, 720, 1280) and seen == [(1, engine.model.interp.conv1.out_channels, 384, 672)]

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .allocator import resident_bytes
 from .backends import BACKENDS, available_backends
 from .commandline import Parser, add_device, device_index, parse_size, run
 from .engine import Interpolator, select_device
@@ -78,16 +79,14 @@ class _PeakRSS:
     def __init__(self) -> None:
         self.peak = 0
         self._stop = threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
     def _rss(self) -> int:
-        try:
-            with open("/proc/self/statm") as fh:
-                return int(fh.read().split()[1]) * self._page
-        except OSError:
+        now = resident_bytes()
+        if now is None:
             import resource
 
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return now
 
     def _run(self) -> None:
         while not self._stop.wait(0.005):
