@@ -88,7 +88,7 @@ CONV1_INPUT = "conv1"
 # AveragePool, LeakyRelu and Concat, which TensorRT 10 and the CPU runtimes read.
 OPSET = 18
 _ORT_SPIN = "0"
-_FORMAT = 4  # bump when the exported graphs change, so old cache files are not used (4: with their digests)
+_FORMAT = 5  # bump when the exported graphs change, so old cache files are not used (5: convolutions in phases)
 # The cache folder's size: a graph is 20-80 MB (default to full network), one per weights, frame size and
 # torch/backend version, so without a bound it grows with every new size and upgrade. Past this, the graphs
 # used longest ago go (exported again when next needed); 1 GiB holds about 50 sizes of the default weights.

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .convolution import SameConv2d, same_conv2d
 from .flow import FlowSource
 from .splatting import importance, splatted_flows
 from .warp import Resample, Warp, backwarp
@@ -53,8 +54,8 @@ class _Down(nn.Module):
 
     def __init__(self, cin: int, cout: int, kernel: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, kernel, padding=(kernel - 1) // 2)
-        self.conv2 = nn.Conv2d(cout, cout, kernel, padding=(kernel - 1) // 2)
+        self.conv1 = SameConv2d(cin, cout, kernel)
+        self.conv2 = SameConv2d(cout, cout, kernel)
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.avg_pool2d(x, 2)
@@ -78,8 +79,8 @@ class _Up(nn.Module):
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.conv2 = nn.Conv2d(2 * cout, cout, 3, padding=1)
+        self.conv1 = SameConv2d(cin, cout, 3)
+        self.conv2 = SameConv2d(2 * cout, cout, 3)
         self.register_buffer("bilinear", _bilinear_kernel(cin), persistent=False)
 
     def upsample(self, x: Tensor) -> Tensor:
@@ -106,8 +107,8 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: float = 1.0) -> None:
         super().__init__()
         c1, c2, c3, c4, c5 = channels(width)
-        self.conv1 = nn.Conv2d(in_channels, c1, 7, padding=3)
-        self.conv2 = nn.Conv2d(c1, c1, 7, padding=3)
+        self.conv1 = SameConv2d(in_channels, c1, 7)
+        self.conv2 = SameConv2d(c1, c1, 7)
         self.down1 = _Down(c1, c2, 5)
         self.down2 = _Down(c2, c3, 3)
         self.down3 = _Down(c3, c4, 3)
@@ -118,7 +119,7 @@ class UNet(nn.Module):
         self.up3 = _Up(c4, c3)
         self.up4 = _Up(c3, c2)
         self.up5 = _Up(c2, c1)
-        self.conv3 = nn.Conv2d(c1, out_channels, 3, padding=1)
+        self.conv3 = SameConv2d(c1, out_channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_from_conv1(self.conv1(x))
@@ -359,8 +360,8 @@ class SuperSloMo(nn.Module):
         """
         f01, f10 = self.compute_flow(i0, i1, flow_net) if flows is None else flows
         conv = self.interp.conv1
-        weight, pad = conv.weight, conv.padding
-        static = F.conv2d(torch.cat((i0, i1, f01, f10), 1), weight[:, _STATIC].contiguous(), conv.bias, padding=pad)
+        weight = conv.weight
+        static = same_conv2d(torch.cat((i0, i1, f01, f10), 1), weight[:, _STATIC].contiguous(), conv.bias)
         if accel is not None:
             accel = (accel[0].float(), accel[1].float())
         if splat:
@@ -369,12 +370,12 @@ class SuperSloMo(nn.Module):
             per_t = weight[:, _PER_T_SPLATTED].contiguous()
             return PreparedPair(i0, i1, f01, f10, static, per_t, accel, weights)
         both = torch.cat((f01, f10))  # a batch of two: both go through the same weight slices
-        flow_parts = [F.conv2d(both, weight[:, part].contiguous(), None, padding=pad) for part in (_FT0, _FT1)]
+        flow_parts = [same_conv2d(both, weight[:, part].contiguous()) for part in (_FT0, _FT1)]
         parts = torch.cat([*flow_parts, static])
         if accel is not None:
             # A0 and A1 enter Ft0 and Ft1 alike: one convolution through the sum of both weight slices.
             both_slices = (weight[:, _FT0] + weight[:, _FT1]).contiguous()
-            parts = torch.cat([parts, F.conv2d(torch.cat(accel), both_slices, None, padding=pad)])
+            parts = torch.cat([parts, same_conv2d(torch.cat(accel), both_slices)])
         warped_weight = weight[:, _WARPED].contiguous()
         return PreparedPair(i0.float(), i1.float(), f01.float(), f10.float(), parts, warped_weight, accel)
 
@@ -410,7 +411,7 @@ class SuperSloMo(nn.Module):
         g0 = backwarp(i0, ft0, self.warp)
         g1 = backwarp(i1, ft1, self.warp)
         per_t = (g1, g0) if pair.splat is None else (ft1, ft0, g1, g0)
-        warped = F.conv2d(torch.cat(per_t, 1), pair.warped_weight, None, padding=self.interp.conv1.padding)
+        warped = same_conv2d(torch.cat(per_t, 1), pair.warped_weight)
         rest = interp_rest or self.interp.forward_from_conv1
         if pair.splat is not None:
             return self._blend(i0, i1, ft0, ft1, rest(warped.add_(pair.parts)), tt, resample)
