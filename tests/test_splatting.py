@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from vs_superslomo import splatting
@@ -97,3 +98,66 @@ def test_the_cuda_way_of_adding_gives_the_cpu_ways_sums() -> None:
             for k in range(400):
                 expected[i, j, index[i, j, k]] += values[i, j, k]
     assert torch.allclose(cpu, expected, atol=1e-5) and torch.allclose(flat, expected, atol=1e-5)
+
+
+def _random_splat(n: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(n)
+    values = torch.randn(n, 4, 20, 30, generator=g)
+    offset = torch.randn(n, 2, 20, 30, generator=g) * 6  # many corners leave the picture
+    weight = torch.rand(n, 1, 20, 30, generator=g)
+    return values, offset, weight
+
+
+def _splat_both_ways(values: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    n, _, h, w = values.shape
+    compiled = torch.zeros(n, h, w, 5).permute(0, 3, 1, 2)  # the compiled splat's layout
+    plain = torch.zeros(n, 5, h, w)
+    splatting._splat(compiled, values, offset, weight, compiled=True)
+    splatting._splat(plain, values, offset, weight, compiled=False)
+    return compiled, plain
+
+
+def test_the_compiled_splat_adds_what_scatter_add_does() -> None:
+    compiled, plain = _splat_both_ways(*_random_splat(2))
+    assert plain.abs().sum() > 0
+    assert torch.allclose(compiled, plain, atol=1e-5)
+    # Equal sums in the same order every run: frames never depend on the run.
+    again, _ = _splat_both_ways(*_random_splat(2))
+    assert torch.equal(compiled, again)
+
+
+def test_a_pixel_with_a_broken_position_lands_nowhere_in_the_compiled_splat() -> None:
+    values, offset, weight = _random_splat(1)
+    offset[0, 0, 3, 4] = float("nan")
+    offset[0, 1, 5, 6] = float("inf")
+    compiled = torch.zeros(1, 20, 30, 5).permute(0, 3, 1, 2)
+    splatting._splat(compiled, values, offset, weight, compiled=True)
+    assert torch.isfinite(compiled).all()
+    kept = weight.clone()
+    kept[0, 0, 3, 4] = kept[0, 0, 5, 6] = 0  # the same pixels adding nothing
+    offset[0, 0, 3, 4] = offset[0, 1, 5, 6] = 0
+    assert torch.allclose(compiled, _splat_both_ways(values, offset, kept)[1], atol=1e-5)
+
+
+def test_splatted_flows_run_compiled_on_the_cpu_and_plain_for_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    i0, i1, f01, f10 = _square_pair()
+    weights = importance(i0, i1, f01, f10, "exact")
+    t = torch.tensor([0.25, 0.5]).view(-1, 1, 1, 1)
+    ways: list[bool] = []
+    plain_splat = splatting._splat
+
+    def spy(*args: object, **kwargs: object) -> None:
+        ways.append(bool(args[-1]))
+        plain_splat(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(splatting, "_splat", spy)
+    with torch.inference_mode():
+        fast = splatted_flows(t, f01, f10, weights, flows_at(t, f01, f10))
+    assert ways == [True, True]
+    f01.requires_grad_(True)
+    slow = splatted_flows(t, f01, f10, weights, flows_at(t, f01, f10))
+    assert ways[2:] == [False, False]
+    slow[0].sum().backward()
+    assert f01.grad is not None
+    for a, b in zip(fast, slow, strict=True):
+        assert torch.allclose(a, b.detach(), atol=1e-4)
