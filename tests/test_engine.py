@@ -10,7 +10,7 @@ import torch
 from helpers import accelerating_frames, make_model, random_frames, zero_refinement_model
 from torch import Tensor
 
-from vs_superslomo import engine
+from vs_superslomo import engine, flow
 from vs_superslomo.engine import EngineError, Interpolator
 from vs_superslomo.flow import FlowSource
 from vs_superslomo.sizing import MARGIN
@@ -185,6 +185,25 @@ def test_scale_none_halves_the_networks_from_1280x720_up_and_keeps_smaller_frame
     frames = accelerating_frames((0, 3), 720, 1280)
     out = engine.interpolate(frames[0], frames[1], [0.5])
     assert out.shape == (1, 3, 720, 1280) and seen == [(1, engine.model.interp.conv1.out_channels, 384, 672)]
+
+
+@pytest.mark.parametrize(("scale", "dis_size"), [(0.5, (72, 96)), (None, (96, 128)), (1.0, (96, 128))])
+def test_dis_runs_halfway_between_the_networks_size_and_the_frames(
+    monkeypatch: pytest.MonkeyPatch, scale: float | None, dis_size: tuple[int, int]
+) -> None:
+    seen: list[tuple[int, ...]] = []
+    seeded = flow.dis_seeded
+
+    def spy(g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
+        seen.append(g0.shape)
+        return seeded(g0, g1)
+
+    monkeypatch.setattr(flow, "dis_seeded", spy)
+    frames = accelerating_frames((0, 3), 96, 128)
+    engine = Interpolator(make_model(), CPU, flow="dis", scale=scale)
+    flows = engine.flows(frames[0], frames[1])
+    assert seen == [dis_size, dis_size]  # both directions, at 0.75 of the frame for networks at 0.5
+    assert flows is not None and flows[0].shape[-2:] == (128, 160)  # brought back to the padded frame's size
 
 
 @pytest.mark.parametrize("scale", [0.2, 1.5, True, "0.5"])

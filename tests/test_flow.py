@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from vs_superslomo import superslomo
 from vs_superslomo.cartoon import CartoonClip, cartoon_frames, outlined_shapes
 from vs_superslomo.engine import Interpolator
-from vs_superslomo.flow import dis_flow_labels, dis_flows, dis_gray, dis_seeded, gray8
+from vs_superslomo.flow import dis_flow_labels, dis_flows, dis_gray, dis_scaled, dis_seeded, gray8
 from vs_superslomo.frames import clip_from_arrays, read_frame
 from vs_superslomo.sizing import MARGIN
 from vs_superslomo.weights import WeightsError, load_model, save_model
@@ -40,6 +40,18 @@ def test_dis_flows_point_from_i0_to_i1() -> None:
     inner = (slice(None), slice(16, 80), slice(16, 80))
     assert np.median(f01[inner], axis=(1, 2)) == pytest.approx([3, -2], abs=0.3)
     assert np.median(f10[inner], axis=(1, 2)) == pytest.approx([-3, 2], abs=0.3)
+
+
+@pytest.mark.parametrize("scale", [0.75, 0.5])
+def test_dis_scaled_gives_full_size_flows_in_full_size_pixels(scale: float) -> None:
+    i0, i1 = shifted_pair(6, -4, size=128)
+    g0, g1 = gray8(i0), gray8(i1)
+    assert np.array_equal(dis_scaled(g0, g1, 1.0), dis_seeded(g0, g1))  # the full size is plain DIS
+    flow = dis_scaled(g0, g1, scale)
+    assert flow.shape == (2, 128, 128) and flow.dtype == np.float32
+    inner = (slice(None), slice(24, 104), slice(24, 104))
+    assert np.median(flow[inner], axis=(1, 2)) == pytest.approx([6, -4], abs=0.4)
+    assert not np.array_equal(flow, dis_seeded(g0, g1))  # computed small, not at the full size
 
 
 def test_engine_gives_the_network_dis_flows_padded_like_the_frames() -> None:

@@ -23,10 +23,10 @@ from .backends import load_nets
 from .cache import ComputeOnceCache
 from .confidence import DEFAULT_FALLBACK, check_fallback, confidence_at, fall_back, flow_trust
 from .errors import EngineError
-from .flow import FLOW_SOURCES, FlowSource, dis_seeded, gray8
+from .flow import FLOW_SOURCES, FlowSource, dis_scaled, gray8
 from .motion import accelerations
 from .network import SuperSloMo
-from .sizing import MARGIN, auto_scale, check_scale, network_size, pad, shrunk
+from .sizing import MARGIN, auto_scale, check_scale, flow_scale, network_size, pad, padded_size, shrunk
 from .stages import timed
 from .tiles import MULTIPLE, TilePass, forward_tiled
 from .warp import RESAMPLES, Resample
@@ -223,12 +223,15 @@ class Interpolator:
         return self._upload_pair(torch.from_numpy(f01), torch.from_numpy(f10))
 
     def _dis(self, source: tuple[bytes, np.ndarray], target: tuple[bytes, np.ndarray]) -> np.ndarray:
-        """DIS from one picture to another (each with its digest), seeded by a global shift when the pair pans
-        (:func:`.flow.dis_seeded`), once for every thread and pair asking."""
+        """DIS from one picture to another (each with its digest), seeded by a global shift when the pair pans,
+        shrunk with the networks (:func:`.sizing.flow_scale`, :func:`.flow.dis_scaled`), once for every thread
+        and pair asking."""
 
         def compute() -> np.ndarray:
             with timed("motion: DIS"):
-                return dis_seeded(source[1], target[1])
+                height, width = source[1].shape
+                scale = self.scale_for(*padded_size(height, width, self.margin))
+                return dis_scaled(source[1], target[1], flow_scale(scale))
 
         return self._dis_cache.get((source[0], target[0]), compute)
 
