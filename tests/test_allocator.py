@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
-from vs_superslomo.allocator import CREEP_MARGIN, WARM_UP, CreepTrim, resident_bytes
+import pytest
+
+from vs_superslomo.allocator import CREEP_MARGIN, TUNABLES, WARM_UP, CreepTrim, resident_bytes, tuned_environment
 
 MIB = 2**20
 
@@ -48,3 +51,10 @@ def test_unreadable_resident_set_trims_every_time_and_the_reading_is_real() -> N
     assert run([None, None, None]) == [0, 1, 2]
     now = resident_bytes()
     assert now is None or now > 10 * MIB  # this interpreter itself: torch is loaded by the test session
+
+
+@pytest.mark.skipif(not hasattr(os, "confstr") or os.confstr("CS_GNU_LIBC_VERSION") is None, reason="glibc only")
+def test_the_allocator_settings_go_into_the_environment_unless_the_user_has_set_them() -> None:
+    assert tuned_environment({"PATH": "/bin"}) == {"PATH": "/bin", "GLIBC_TUNABLES": TUNABLES}
+    for name in ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        assert tuned_environment({"PATH": "/bin", name: "1"}) is None

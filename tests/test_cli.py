@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -24,6 +24,7 @@ import vapoursynth as vs
 from helpers import make_model, needs_ffmpeg, random_frames
 
 from vs_superslomo import encode, superslomo, transcode
+from vs_superslomo.allocator import tuned_environment
 from vs_superslomo.backends import load_nets
 from vs_superslomo.cli import main
 from vs_superslomo.colour import source_colour, to_rgb
@@ -535,6 +536,34 @@ def test_ctrl_c_while_starting_up_is_exit_130_without_a_traceback(tmp_path: Path
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.startswith("vs-superslomo: interrupted") and err.count("\n") == 1, err
+
+
+def test_the_command_line_starts_again_once_with_the_allocator_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Exec(Exception):
+        pass
+
+    calls: list[tuple[str, list[str], dict[str, str]]] = []
+
+    def execve(path: str, args: list[str], env: dict[str, str]) -> NoReturn:
+        calls.append((path, args, env))
+        raise Exec
+
+    monkeypatch.setattr(os, "execve", execve)
+    args = [str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out.mp4")]
+    monkeypatch.setattr(sys, "argv", ["vs-superslomo", *args])
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    expected = tuned_environment(os.environ)
+    if expected is None:
+        pytest.skip("the C library is not glibc, or the allocator is set in this environment")
+    with pytest.raises(Exec):
+        main()
+    assert calls == [(sys.executable, [sys.executable, "-m", "vs_superslomo", *args], expected)]
+    monkeypatch.setenv("GLIBC_TUNABLES", expected["GLIBC_TUNABLES"])  # as the new process finds it: no second exec
+    assert main() != 0 and len(calls) == 1  # it ran (the input is missing)
+    assert "missing.mp4" in capsys.readouterr().err
+    assert main(args) != 0 and len(calls) == 1  # called from Python: never
 
 
 def test_audio_without_slowmo_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

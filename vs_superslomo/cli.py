@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import stages
+from .allocator import tuned_environment
 from .commandline import EXIT_FAILED, EXIT_INTERRUPTED, Parser, add_device, argument_type, device_index, run
 from .errors import JobError
 
@@ -196,13 +198,24 @@ def _run_main(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status. Errors are one line on stderr, never a traceback."""
+    """Entry point; returns the exit status. Errors are one line on stderr, never a traceback. From the command
+    line (``argv`` None), first started again with glibc's allocator set for frames (:func:`_tuned`)."""
     try:
+        if argv is None:
+            _tuned()
         with _terminate_as_interrupt():
             return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # also while torch and VapourSynth load, before any file is touched
         print("vs-superslomo: interrupted; no output written (the partial file was removed)", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _tuned() -> None:
+    """This process started again (exec: the same process id, files and arguments) with glibc's allocator set for
+    frames (:func:`.allocator.tuned_environment`), where it is glibc's and not yet set; it cannot be set later."""
+    environment = tuned_environment(os.environ)
+    if environment is not None:
+        os.execve(sys.executable, [sys.executable, "-m", "vs_superslomo", *sys.argv[1:]], environment)
 
 
 @contextlib.contextmanager
