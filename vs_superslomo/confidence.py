@@ -149,16 +149,19 @@ def fall_back(
     other frame moves toward the blend by its confidence (the first channel) too: exactly the blend where it is
     0, exactly the frame where it is 1. Returns the frames and the confidence, (n, 1, H, W) (0 on frames that
     fell back)."""
-    tt = times.view(-1, 1, 1, 1).to(frames.dtype)
-    blend = (1 - tt) * x0 + tt * x1
     trusted, motion = confidence[:, 0:1], confidence[:, 1:2]
-    moving = ((x0 - x1).abs().mean(1, keepdim=True) > MOVING).to(confidence.dtype)
+    difference = (x0 - x1).abs().mean(1, keepdim=True)
+    moving = (difference > MOVING).to(confidence.dtype)
     changing = moving.sum()
     kept = torch.ones_like(times, dtype=confidence.dtype).view(-1, 1, 1, 1)
     if changing > 0:
         kept = ((motion * moving).sum((1, 2, 3)) / changing >= fallback).to(confidence.dtype).view(-1, 1, 1, 1)
-    if float(F.avg_pool2d((x0 - x1).abs().mean(1, keepdim=True), 3, 1, 1).max()) < STILL:
+    if float(F.avg_pool2d(difference, 3, 1, 1).max()) < STILL:
         kept = torch.zeros_like(kept)
     trusted = trusted * kept
+    if not pixels and bool(kept.all()):
+        return frames, trusted  # what the lerp below gives at 1, without making the blend
+    tt = times.view(-1, 1, 1, 1).to(frames.dtype)
+    blend = (1 - tt) * x0 + tt * x1
     # lerp is exact at both ends: start + w·(end − start) below w = 0.5, end − (1 − w)·(end − start) above.
     return torch.lerp(blend, frames, trusted if pixels else kept.expand_as(trusted)), trusted

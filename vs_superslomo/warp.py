@@ -85,10 +85,14 @@ def _remap(image: Tensor, flow: Tensor, warp: Warp, resample: Resample) -> Tenso
                 positions *= factor
         for channels in groups:
             source = np.ascontiguousarray(pictures[b, :, :, channels])
+            target = out[b, :, :, channels]
+            # Written in place where the channels are the whole picture (three): no second frame-sized copy.
+            into = target if target.flags.c_contiguous else None
             warped = cv2.remap(
-                source, map_x, map_y, _CV2_RESAMPLE[resample], borderMode=cv2.BORDER_CONSTANT, borderValue=0
+                source, map_x, map_y, _CV2_RESAMPLE[resample], dst=into, borderMode=cv2.BORDER_CONSTANT, borderValue=0
             )
-            out[b, :, :, channels] = warped.reshape(h, w, -1)
+            if into is None:
+                target[...] = warped.reshape(h, w, -1)
         # remap reads a NaN position as outside the picture (0); grid_sample gives NaN, which the engine's finite
         # check turns into an error naming the weights instead of a frame drawn along broken flows. One sum each
         # tells whether any position is broken.
