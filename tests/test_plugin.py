@@ -537,7 +537,7 @@ def test_each_dis_flow_is_computed_once_for_all_the_pairs_that_use_it(monkeypatc
         calls.append(1)
         return dis_seeded(a, b)
 
-    monkeypatch.setattr("vs_superslomo.engine.dis_seeded", counting)
+    monkeypatch.setattr("vs_superslomo.flow.dis_seeded", counting)
     clip = clip_from_arrays(accelerating_frames([-4, 0, 12, 32, 60]))
     out = superslomo(clip, 2, model=zero_refinement_model(), flow="dis", backend="torch", sc=False)
     for n in (5, 1, 7, 3):  # pairs 2, 0, 3, 1: every pair with both neighbours asks for four flows
