@@ -565,6 +565,13 @@ def test_the_command_line_starts_again_once_with_the_allocator_set(
     assert "missing.mp4" in capsys.readouterr().err
     assert main(args) != 0 and len(calls) == 1  # called from Python: never
 
+    def refused(path: str, args: list[str], env: dict[str, str]) -> NoReturn:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.delenv("GLIBC_TUNABLES")
+    monkeypatch.setattr(os, "execve", refused)
+    assert main() != 0 and "missing.mp4" in capsys.readouterr().err  # could not start again: runs as it is
+
 
 def test_audio_without_slowmo_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -214,7 +214,9 @@ def _tuned() -> None:
     """This process started again (exec: the same process id, files and arguments) with glibc's allocator set for
     frames (:func:`.allocator.tuned_environment`), where it is glibc's and not yet set; it cannot be set later."""
     environment = tuned_environment(os.environ)
-    if environment is not None:
+    if environment is None or not sys.executable:  # an embedded interpreter has no program to start again
+        return
+    with contextlib.suppress(OSError):  # where it cannot, the run goes on as it is, only slower
         os.execve(sys.executable, [sys.executable, "-m", "vs_superslomo", *sys.argv[1:]], environment)
 
 
