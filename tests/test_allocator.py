@@ -7,7 +7,15 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from vs_superslomo.allocator import CREEP_MARGIN, TUNABLES, WARM_UP, CreepTrim, resident_bytes, tuned_environment
+from vs_superslomo.allocator import (
+    CREEP_MARGIN,
+    TUNABLES,
+    WARM_UP,
+    CreepTrim,
+    resident_bytes,
+    tuned_environment,
+    untuned_environment,
+)
 
 MIB = 2**20
 
@@ -55,6 +63,10 @@ def test_unreadable_resident_set_trims_every_time_and_the_reading_is_real() -> N
 
 @pytest.mark.skipif(not hasattr(os, "confstr") or os.confstr("CS_GNU_LIBC_VERSION") is None, reason="glibc only")
 def test_the_allocator_settings_go_into_the_environment_unless_the_user_has_set_them() -> None:
-    assert tuned_environment({"PATH": "/bin"}) == {"PATH": "/bin", "GLIBC_TUNABLES": TUNABLES}
+    tuned = tuned_environment({"PATH": "/bin"})
+    assert tuned == {"PATH": "/bin", "GLIBC_TUNABLES": TUNABLES, "VS_SUPERSLOMO_TUNED": "1"}
     for name in ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
         assert tuned_environment({"PATH": "/bin", name: "1"}) is None
+    assert untuned_environment(tuned) and tuned == {"PATH": "/bin"}  # taken back out: ours only
+    users = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+    assert not untuned_environment(users) and users == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}

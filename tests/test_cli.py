@@ -560,9 +560,14 @@ def test_the_command_line_starts_again_once_with_the_allocator_set(
     with pytest.raises(Exec):
         main()
     assert calls == [(sys.executable, [sys.executable, "-m", "vs_superslomo", *args], expected)]
-    monkeypatch.setenv("GLIBC_TUNABLES", expected["GLIBC_TUNABLES"])  # as the new process finds it: no second exec
+    for name in ("GLIBC_TUNABLES", "VS_SUPERSLOMO_TUNED"):  # as the new process finds them: no second exec
+        monkeypatch.setenv(name, expected[name])
     assert main() != 0 and len(calls) == 1  # it ran (the input is missing)
     assert "missing.mp4" in capsys.readouterr().err
+    # The programs it runs (ffmpeg, the other tools of a race) get the environment as the user had it.
+    assert "GLIBC_TUNABLES" not in os.environ and "VS_SUPERSLOMO_TUNED" not in os.environ
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")  # the user's own: kept, and no exec
+    assert main() != 0 and len(calls) == 1 and os.environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
     assert main(args) != 0 and len(calls) == 1  # called from Python: never
 
     def refused(path: str, args: list[str], env: dict[str, str]) -> NoReturn:
@@ -571,6 +576,38 @@ def test_the_command_line_starts_again_once_with_the_allocator_set(
     monkeypatch.delenv("GLIBC_TUNABLES")
     monkeypatch.setattr(os, "execve", refused)
     assert main() != 0 and "missing.mp4" in capsys.readouterr().err  # could not start again: runs as it is
+
+
+def _environment(pid: int) -> dict[str, str]:
+    """The environment process ``pid`` started with (Linux's /proc)."""
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(e.decode(errors="replace").partition("=")[::2] for e in entries if e)
+
+
+@needs_ffmpeg
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads processes through Linux's /proc")
+def test_the_running_command_has_the_allocator_set_and_its_encoder_does_not(tmp_path: Path, weights: str) -> None:
+    src = lavfi_clip(tmp_path / "in.mp4", size="320x240", rate=25, seconds=8)
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "VS_SUPERSLOMO_TUNED")}
+    if tuned_environment(env) is None:
+        pytest.skip("the C library is not glibc, or the allocator is set in this environment")
+    out = tmp_path / "out.mp4"
+    command = [sys.executable, "-m", "vs_superslomo", str(src), "-o", str(out), "--model", weights, "--factor", "8"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while not children and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            for listing in Path(f"/proc/{proc.pid}/task").glob("*/children"):
+                children += [int(c) for c in listing.read_text().split()]
+        assert children, "the encoder never started"
+        # Started again with them (glibc rewrites the variable's text as it reads it, so only its name is checked).
+        assert "GLIBC_TUNABLES" in _environment(proc.pid)
+        assert all("GLIBC_TUNABLES" not in _environment(child) for child in children)  # ffmpeg: the user's own
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
 
 
 def test_audio_without_slowmo_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,9 +12,18 @@ creep is cut back. No torch, no VapourSynth.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 
-__all__ = ["CREEP_MARGIN", "TUNABLES", "WARM_UP", "CreepTrim", "malloc_trim", "resident_bytes", "tuned_environment"]
+__all__ = [
+    "CREEP_MARGIN",
+    "TUNABLES",
+    "WARM_UP",
+    "CreepTrim",
+    "malloc_trim",
+    "resident_bytes",
+    "tuned_environment",
+    "untuned_environment",
+]
 
 # Creep allowed above the settled level before a trim: at least this (the allocator's resident set wanders by
 # several MiB between two samples, measured), and at least a quarter of what the first pairs added to it (at
@@ -44,6 +53,8 @@ def malloc_trim() -> Callable[[], object] | None:
 TUNABLES = "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
 # The environment a user sets glibc's allocator through: where any is set, their choice stands.
 _USER_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+# Set beside TUNABLES by tuned_environment: the settings are ours, not the user's, and go before any child starts.
+_OURS = "VS_SUPERSLOMO_TUNED"
 
 
 def tuned_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
@@ -58,7 +69,17 @@ def tuned_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
     (measured 2026-12-06)."""
     if any(name in environ for name in _USER_SETTINGS) or not _glibc():
         return None
-    return {**environ, "GLIBC_TUNABLES": TUNABLES}
+    return {**environ, "GLIBC_TUNABLES": TUNABLES, _OURS: "1"}
+
+
+def untuned_environment(environ: MutableMapping[str, str]) -> bool:
+    """Takes :func:`tuned_environment`'s settings back out of ``environ`` (the process has read them when it
+    started), so that the programs it runs (ffmpeg, vspipe, the other tools of a race) start with the user's own
+    environment. Returns whether they were there."""
+    if environ.pop(_OURS, None) is None:
+        return False
+    environ.pop("GLIBC_TUNABLES", None)
+    return True
 
 
 def _glibc() -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import stages
-from .allocator import tuned_environment
+from .allocator import tuned_environment, untuned_environment
 from .commandline import EXIT_FAILED, EXIT_INTERRUPTED, Parser, add_device, argument_type, device_index, run
 from .errors import JobError
 
@@ -212,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _tuned() -> None:
     """This process started again (exec: the same process id, files and arguments) with glibc's allocator set for
-    frames (:func:`.allocator.tuned_environment`), where it is glibc's and not yet set; it cannot be set later."""
+    frames (:func:`.allocator.tuned_environment`), where it is glibc's and not yet set; it cannot be set later.
+    Once started again, the settings leave the environment its own children get."""
+    if untuned_environment(os.environ):
+        return
     environment = tuned_environment(os.environ)
     if environment is None or not sys.executable:  # an embedded interpreter has no program to start again
         return
