@@ -3,14 +3,14 @@
 oneDNN, torch's CPU convolution, computes output channels 16 at a time: a convolution into 4 channels (the
 first level of the width-0.125 U-Nets) costs as much as one into 16. The same convolution as a stride-2
 convolution into 4× the channels, one per output pixel of each 2×2 block (its phase), followed by a pixel
-shuffle, fills the block and reads a quarter of the positions: 10 into 4 channels, 7×7 at 672×416, 9.9 ms
-natively and 3.8 ms this way, shuffle included (measured on 2 cores, AVX-512). The sums are the same terms in
-the same places, so the results agree within float rounding (they came out identical on every layer tried).
+shuffle, fills the block and reads a quarter of the positions. The sums are the same terms in the same places,
+so the results agree within float rounding (they came out identical on every layer tried).
 
-Measured at 672×416 on 2 cores (AVX-512), milliseconds native → phase form: 10 into 4 channels 7×7 10.4 → 4.4,
-4 into 4 7×7 4.7 → 2.9, 8 into 4 3×3 2.4 → 1.9; 4 into 5 3×3 1.5 → 1.9 and 10 into 8 7×7 10.4 → 9.6, so only
-convolutions into at most 4 channels (whose four phases fill one block) take it. The width-0.125 interpolation
-U-Net after its first convolution: 65 → 42 ms on torch, 18.1 → 15.9 ms exported to OpenVINO.
+Measured at 672×416 on 2 cores (AVX-512), milliseconds native → phase form, shuffle included: 10 into 4
+channels 7×7 10.4 → 4.4, 4 into 4 7×7 4.7 → 2.9, 8 into 4 3×3 2.4 → 1.9; 4 into 5 3×3 1.5 → 1.9 and 10 into 8
+7×7 10.4 → 9.6, so only convolutions into at most 4 channels (whose four phases fill one block) take it. The
+width-0.125 interpolation U-Net after its first convolution: 65 → 42 ms on torch, 18.1 → 15.9 ms exported to
+OpenVINO.
 """
 
 from __future__ import annotations
