@@ -578,6 +578,36 @@ def test_the_command_line_starts_again_once_with_the_allocator_set(
     assert main() != 0 and "missing.mp4" in capsys.readouterr().err  # could not start again: runs as it is
 
 
+_LEAVING = """
+import atexit, sys
+from vs_superslomo.cli import entry
+
+class Teardown:
+    def __del__(self) -> None:  # runs in Python's teardown, which the program skips
+        sys.stderr.write("teardown\\n")
+
+keep = Teardown()
+atexit.register(lambda: sys.stderr.write("atexit\\n"))
+sys.stdout.write("unflushed")  # no newline: still in the buffer when the program ends
+sys.argv = ["vs-superslomo", *sys.argv[1:]]
+entry()
+"""
+
+
+def test_the_program_ends_at_once_after_its_exit_functions_with_its_status_and_output(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.mp4"
+    done = subprocess.run(
+        [sys.executable, "-c", _LEAVING, str(missing), "-o", str(tmp_path / "out.mp4")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VS_SUPERSLOMO_TUNED": "1"},  # as if started again already: this script itself runs
+    )
+    assert done.returncode == 1 and done.stdout == "unflushed"
+    assert "missing.mp4" in done.stderr and "atexit" in done.stderr
+    assert "teardown" not in done.stderr  # ended before Python's own teardown
+    assert not (tmp_path / "out.mp4").exists()
+
+
 def _environment(pid: int) -> dict[str, str]:
     """The environment process ``pid`` started with (Linux's /proc)."""
     entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
