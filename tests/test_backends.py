@@ -19,11 +19,12 @@ import torch
 import vapoursynth as vs
 from helpers import make_model, random_frames
 
-from vs_superslomo import SuperSloMo, backends, superslomo
-from vs_superslomo.backends import BACKEND_ENV, BackendError, load_nets, weights_digest
+from vs_superslomo import SuperSloMo, backends, onnxgraphs, superslomo
+from vs_superslomo.backends import BACKEND_ENV, BackendError, load_nets
 from vs_superslomo.engine import EngineError, Interpolator
 from vs_superslomo.flow import FlowSource
 from vs_superslomo.frames import clip_from_arrays, read_frame
+from vs_superslomo.onnxgraphs import weights_digest
 from vs_superslomo.weights import load_model
 
 core = vs.core
@@ -78,7 +79,7 @@ def test_onnx_backends_match_torch_on_real_content(
     assert float((got - reference).abs().max()) < 1e-3
     assert float((got - torch.from_numpy(a)).abs().mean()) > 5e-3  # really interpolated, not a copy
     assert torch.equal(engine.interpolate(a, b, times), got)
-    assert list(backends.onnx_cache_dir().glob(f"interp-{weights_digest(default_model.interp)[:20]}-*{backend}*"))
+    assert list(onnxgraphs.onnx_cache_dir().glob(f"interp-{weights_digest(default_model.interp)[:20]}-*{backend}*"))
 
 
 def all_frames(out: vs.VideoNode, order: list[int], concurrent: bool) -> dict[int, np.ndarray]:
@@ -115,13 +116,13 @@ def test_filter_is_deterministic_within_a_backend_and_close_to_torch(
 @pytest.mark.parametrize("backend", [backend_param(b) for b in ONNX_BACKENDS])
 def test_graphs_are_exported_once_per_weights_and_size(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     exports: list[Path] = []
-    export = backends.export_onnx
+    export = onnxgraphs.export_onnx
 
     def recording(module: torch.nn.Module, example: torch.Tensor, path: Path, *names: str) -> None:
         exports.append(path)
         export(module, example, path, *names)
 
-    monkeypatch.setattr(backends, "export_onnx", recording)
+    monkeypatch.setattr(onnxgraphs, "export_onnx", recording)
     frames = random_frames(2, 40, 60, seed=3)
     model = make_model(seed=11)
     first = Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
@@ -134,10 +135,10 @@ def test_graphs_are_exported_once_per_weights_and_size(backend: str, monkeypatch
     Interpolator(model, CPU, backend=backend, flow="dis").interpolate(taller[0], taller[1], [0.5])
     Interpolator(make_model(seed=12), CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
     assert len(exports) == 3  # a new size, then new weights
-    assert not list(backends.onnx_cache_dir().glob("*.part*"))
+    assert not list(onnxgraphs.onnx_cache_dir().glob("*.part*"))
     # A cache full past its limit loses its least recently used graphs when a new one is written.
     sizes = [path.stat().st_size for path in exports]
-    monkeypatch.setattr(backends, "ONNX_CACHE_BYTES", 2 * max(sizes) + 1000)  # room for two graphs
+    monkeypatch.setattr(onnxgraphs, "ONNX_CACHE_BYTES", 2 * max(sizes) + 1000)  # room for two graphs
     Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])  # uses the first
     tallest = random_frames(2, 104, 60, seed=3)
     Interpolator(model, CPU, backend=backend, flow="dis").interpolate(tallest[0], tallest[1], [0.5])
@@ -179,7 +180,7 @@ def test_failed_export_is_one_error_and_never_a_fallback(monkeypatch: pytest.Mon
         out.get_frame(1)
     with pytest.raises(vs.Error, match="failed"):  # and again: nothing else computed the frame meanwhile
         out.get_frame(1)
-    assert not list(backends.onnx_cache_dir().glob("*.part*"))
+    assert not list(onnxgraphs.onnx_cache_dir().glob("*.part*"))
 
 
 def test_backend_choice_and_its_errors(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,12 +219,12 @@ def test_a_damaged_cached_graph_is_exported_again(
     frames = random_frames(2, 40, 60, seed=3)
     model = make_model(seed=13)
     first = Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
-    (graph,) = backends.onnx_cache_dir().glob("interp-*.onnx")
+    (graph,) = onnxgraphs.onnx_cache_dir().glob("interp-*.onnx")
     weight = model.interp.conv3.weight.detach().contiguous().numpy().tobytes()
     data = graph.read_bytes()
     assert data.count(weight) == 1
     graph.write_bytes(data.replace(weight, b"\xff" * len(weight)))  # NaNs in its weights: a valid graph still
-    monkeypatch.setattr(backends, "_LOADED", {})  # a new process: graphs are read from the cache folder again
+    monkeypatch.setattr(onnxgraphs, "_LOADED", {})  # a new process: graphs are read from the cache folder again
     again = Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])
     assert torch.equal(again, first) and graph.read_bytes() == data
 
@@ -234,7 +235,7 @@ def test_an_unwritable_cache_folder_runs_without_it_and_says_so_once(
 ) -> None:
     (tmp_path / "cache").write_text("a file where the cache folder would go")  # no folder can be made in it
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(backends, "_SCRATCH", [], raising=False)  # warned afresh
+    monkeypatch.setattr(onnxgraphs, "_SCRATCH", [], raising=False)  # warned afresh
     frames = random_frames(2, 40, 60, seed=3)
     model = make_model(seed=14)
     reference = Interpolator(model, CPU, backend="torch", flow="dis").interpolate(frames[0], frames[1], [0.5])

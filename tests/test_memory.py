@@ -91,7 +91,9 @@ JOB = textwrap.dedent(
         return measured, close
 
     transcode.progress_bar = bar
-    weights = FilterOptions(model=str(folder / "tiny.safetensors"))
+    # One pair at a time: this guards the frame caches (kept frames would add 114 MiB). Two at once add a slow
+    # native creep of their own (about 30 KiB a frame here, twice one stream's; docs/log.md, 2026-12-06).
+    weights = FilterOptions(model=str(folder / "tiny.safetensors"), num_streams=1)
     job = Job(folder / "in.y4m", folder / "out.y4m", options=weights,
               factor=parse_factor("4"), ffmpeg=None, progress=False)
     summary = transcode.run_job(job, log=lambda _: None)

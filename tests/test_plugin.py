@@ -581,7 +581,7 @@ def test_a_vs_rife_call_runs_unchanged() -> None:
         ({"trt_debug": False}, "trt_debug= is a TensorRT setting.*backend="),
         ({"trt_cache_dir": "/tmp"}, "trt_cache_dir= is a TensorRT setting"),
         ({"auto_download": True}, "auto_download: nothing is downloaded here"),
-        ({"num_streams": 2}, "no keyword argument 'num_streams'"),
+        ({"num_streams": 0}, r"num_streams must be an int from 1 to 16, or None \(by the frame's size\), got 0$"),
         ({"model": "4.22"}, r"model='4.22' looks like a vs-rife model version.*leave it out"),
     ],
 )

@@ -73,16 +73,18 @@ def _picture(frame: np.ndarray | Tensor) -> tuple[bytes, np.ndarray]:
 
 
 class Interpolator:
-    """Runs a :class:`SuperSloMo` on one device; forwards are serialised so threads never oversubscribe it.
+    """Runs a :class:`SuperSloMo` on one device, ``streams`` pairs' forwards at a time (one by default), so
+    threads never oversubscribe it.
 
     On CUDA: channels-last weights and activations, cuDNN autotuning, fp16 autocast by default, frames
     uploaded from pinned memory on a copy stream and results downloaded after the compute lock is
     released, so one thread's transfers overlap another's forward. On the CPU the same code runs with
     no streams.
 
-    torch's own CPU thread count is left alone on purpose: oneDNN's convolutions round differently with
-    different thread counts (measured), so following ``core.num_threads`` would make frames depend on
-    it. Forwards are serialised, so torch's pool never competes with itself; VapourSynth's threads wait.
+    torch's own CPU thread count is never set here: oneDNN's convolutions round differently with different
+    thread counts (measured), so following ``core.num_threads`` would make frames depend on it. With more than
+    one stream the caller shares the cores out first (:func:`.parallel.share_cores`); VapourSynth's other
+    threads wait for a turn.
 
     ``fallback`` (0 to 1) turns a frame into the plain blend of the pair when the motion of its changing pixels
     is trusted less than that on average (:mod:`.confidence`); 0 turns it off (the network's frames as they
@@ -107,6 +109,7 @@ class Interpolator:
         fallback_pixels: bool = False,
         resample: Resample | None = None,
         scale: float | None = None,
+        streams: int = 1,
     ) -> None:
         flow = model.flow_source if flow is None else flow
         try:
@@ -137,12 +140,20 @@ class Interpolator:
         if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 64 or tile % 32):
             raise EngineError(f"tile must be None (automatic) or a multiple of 32 from 64 up, got {tile!r}")
         self.cuda = device.type == "cuda"
+        if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+            raise EngineError(f"streams must be a positive int, got {streams!r}")
+        if streams > 1 and self.cuda:
+            raise EngineError(
+                f"num_streams={streams} is for the CPU: on {device} one pair's frames already fill the GPU; leave "
+                "num_streams=None (or 1)"
+            )
+        self.streams = streams
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # frame sizes are constant: autotune once per shape
         self.model = model.to(device).to(memory_format=torch.channels_last if self.cuda else torch.contiguous_format)
         self.margin = MARGIN if model.warp == "exact" else 0
         self.model.eval()
-        nets = load_nets(backend, self.model, device)  # where the U-Nets run; None: the fastest installed
+        nets = load_nets(backend, self.model, device, streams)  # where the U-Nets run; None: the fastest installed
         self.nets = replace(
             nets,
             flow=_timed(f"network: flow U-Net ({nets.backend})", nets.flow),
@@ -163,7 +174,8 @@ class Interpolator:
             self.scale = check_scale(scale)
         except ValueError as exc:
             raise EngineError(str(exc)) from None
-        self._lock = threading.Lock()
+        self._lock = threading.BoundedSemaphore(streams)
+        self._trim_lock = threading.Lock()
         # DIS flows by the pictures they join: with quadratic motion a pair's flows to its neighbours are
         # the neighbouring pairs' own flows, so each is computed once, two a pair as with linear motion. A
         # few flows cover in-order requests; the latest is kept whatever its size.
@@ -270,7 +282,8 @@ class Interpolator:
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
-        """The network's lock: one pair's forward at a time (each runs on every core); the wait is timed."""
+        """The network's turn: ``streams`` pairs' forwards at a time (each on its share of the cores,
+        :func:`.parallel.share_cores`); the wait is timed."""
         with timed("waiting for the network (another pair's turn)"):
             self._lock.acquire()
         try:
@@ -437,7 +450,8 @@ class Interpolator:
             accel = self._accelerations(*pictures, flows, before, after, spacing)
         with self._turn():
             # Checked after every pair (reading the resident set costs microseconds), trimmed only on creep.
-            self._trim()
+            with self._trim_lock:
+                self._trim()
             frames, confidence = (
                 self.unpad(x, h, w) for x in self.forward_pair(x0, x1, times, flows=flows, accel=accel)
             )

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backends import FLOW_INPUT, FLOW_OUTPUT, INTERP_INPUT, INTERP_OUTPUT, export_onnx
 from .commandline import Parser, parse_size, run
 from .engine import Interpolator
 from .errors import JobError
 from .flow import FLOW_SOURCES, FlowSource
 from .network import SuperSloMo
+from .onnxgraphs import FLOW_INPUT, FLOW_OUTPUT, INTERP_INPUT, INTERP_OUTPUT, export_onnx
 from .weights import load_model
 
 __all__ = ["ExportedGraph", "export_model", "flow_path", "main"]

@@ -18,6 +18,7 @@ from .confidence import DEFAULT_FALLBACK, check_fallback
 from .errors import SuperSloMoError
 from .flow import FLOW_SOURCES
 from .holds import HoldRules
+from .parallel import MAX_STREAMS, check_streams
 from .scenechange import DEFAULT_SC_THRESHOLD
 from .sizing import check_scale
 
@@ -154,6 +155,17 @@ class FilterOptions:
             lambda v: _accepted(check_scale, v),
             metavar="S",
             kind=float,
+        ),
+    )
+    num_streams: int | None = _option(
+        None,
+        _Spec(
+            "source pairs computed at once on the CPU, each on its share of the cores (default: 2 below 1280x720 "
+            "with two or more cores, else 1)",
+            f"an int from 1 to {MAX_STREAMS}, or None (by the frame's size)",
+            lambda v: _accepted(check_streams, v),
+            metavar="N",
+            kind=int,
         ),
     )
     fallback: float | None = _option(

@@ -4,7 +4,6 @@ frame reads, and serves each frame from the per-frame plan (:mod:`.frameplan`) a
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from fractions import Fraction
@@ -22,9 +21,11 @@ from .frames import read_frame, write_frame
 from .holds import HoldRules, worst_block_difference
 from .network import SuperSloMo
 from .options import FilterOptions, OptionError
+from .parallel import auto_streams, share_cores
 from .scenechange import DEFAULT_SC_THRESHOLD, is_cut, luma_diff_clip
 from .stages import timed
 from .timing import TimestampTiming, Timing, TimingError, resolve_factor, target_rate
+from .vsrife import vsrife_reason
 from .weights import load_model
 
 __all__ = [
@@ -72,41 +73,6 @@ def _check_clip(clip: Any) -> vs.VideoNode:
             fix = "core.resize.Point(clip, format=vs.RGBS)"
         raise _error(f"only RGBS and RGBH clips are accepted, got {fmt.name}; convert with {fix}")
     return clip
-
-
-# vs-rife's keywords that have no counterpart here: the value that changes nothing is accepted, so a script
-# written for vs-rife runs after renaming the call; any other value is one line naming what to use instead.
-_VSRIFE_NEUTRAL: dict[str, tuple[object, str]] = {
-    "ensemble": (False, "ensemble=True (vs-rife's flow averaged with a flipped pass) has no counterpart; leave it out"),
-    "trt": (
-        False,
-        "trt=True: TensorRT is not a backend here; choose backend= ('torch' or 'compile' on CUDA, 'openvino' or "
-        "'onnxruntime' on the CPU)",
-    ),
-    "auto_download": (
-        False,
-        "auto_download: nothing is downloaded here (the default weights ship with the package); leave it out",
-    ),
-}
-_VSRIFE_MODEL = re.compile(r"\d+\.\d+(\.lite)?")
-
-
-def _check_vsrife(options: Mapping[str, object], model: object) -> None:
-    """One line for each vs-rife habit that does not carry over (see the README's table); the rest pass."""
-    for name, value in options.items():
-        if name in _VSRIFE_NEUTRAL:
-            neutral, message = _VSRIFE_NEUTRAL[name]
-            if value != neutral or type(value) is not type(neutral):
-                raise _error(message)
-        elif name.startswith("trt_"):
-            raise _error(f"{name}= is a TensorRT setting, and TensorRT is not a backend here; choose backend= instead")
-        else:
-            raise _error(f"no keyword argument {name!r}; the keywords are listed in help(vs_superslomo.superslomo)")
-    if isinstance(model, str) and _VSRIFE_MODEL.fullmatch(model) and not os.path.exists(model):
-        raise _error(
-            f"model={model!r} looks like a vs-rife model version; here model is a weights file: leave it out for the "
-            "default weights, or give the path of a .safetensors or SuperSloMo.ckpt"
-        )
 
 
 def _quadratic(motion: str, flow: FlowSource) -> bool:
@@ -344,6 +310,7 @@ def superslomo(
     splat: bool | None = FilterOptions.splat,
     fallback: float | None = FilterOptions.fallback,
     scale: float | None = FilterOptions.scale,
+    num_streams: int | None = FilterOptions.num_streams,
     confidence_map: bool = False,
     **vsrife: object,
 ) -> vs.VideoNode:
@@ -428,6 +395,9 @@ def superslomo(
         multiple of 32), and their refined flows and weights are resized back, so the final warps and the blend
         read the full-size frames. 0.5 runs the networks on a quarter of the pixels. None (default): 0.5 for
         frames of 1280×720 and larger (as good there on the held-out clips, 41 % less time), 1 below.
+    :param num_streams: Source pairs computed at once on the CPU (vs-mlrt's name), 1 to 16, each on its share of the
+        cores (:func:`.parallel.share_cores`: torch's and OpenCV's thread counts, process-wide; 1 changes nothing).
+        None (default): 2 on a CPU with two or more cores for frames smaller than 1280×720, else 1 (on a GPU 1).
     :param confidence_map: Also attach each frame's confidence map, a GRAYS frame in [0, 1] (1 on copies of
         source frames, 0 on frames that fell back), as ``SuperSloMoConfidenceMap``:
         ``core.std.PropToClip(out, "SuperSloMoConfidenceMap")`` makes it a clip for masking or compositing.
@@ -445,15 +415,21 @@ def superslomo(
     """
     options = _check_options(locals(), cache_mb)  # first: the keywords alone are local yet
     clip = _check_clip(clip)
-    _check_vsrife(vsrife, model)
+    reason = vsrife_reason(vsrife, model)
+    if reason is not None:
+        raise _error(reason)
     hold_rules = options.hold_rules
     clip_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
     timing = _timing(clip, (factor_num, factor_den), (fps_num, fps_den), timestamps, slowmo, clip_fps)
     try:
         net = model if isinstance(model, SuperSloMo) else load_model(model)[0]
+        device = select_device(device_index)
+        streams = num_streams or auto_streams(clip.height, clip.width, device)
+        if device.type == "cpu":
+            share_cores(streams)  # before the engine: its ONNX runtimes take their thread count from torch's
         engine = Interpolator(
             net,
-            select_device(device_index),
+            device,
             fp16=fp16,
             batch_size=batch_size,
             tile=tile,
@@ -462,6 +438,7 @@ def superslomo(
             splat=splat,
             fallback=fallback,
             scale=scale,
+            streams=streams,
         )
     except SuperSloMoError as exc:
         raise _error(str(exc)) from None
@@ -483,4 +460,15 @@ def superslomo(
     dtype = np.float16 if clip.format.id == vs.RGBH else np.float32
     threshold = sc_threshold or DEFAULT_SC_THRESHOLD
     frames = _Frames(plan, inputs, engine, threshold, rates, dtype, cache_mb, confidence_map)
-    return vs.core.std.ModifyFrame(base, mapped, frames)
+    if streams == 1:
+        return vs.core.std.ModifyFrame(base, mapped, frames)
+    # VapourSynth calls a selector one frame at a time: pairs run side by side from a selector node each, serving
+    # from the same caches. Pair i's frames go to node i mod streams, whole positions (copies, unless held) to a
+    # node of their own, so a copy never waits behind a pair (clip_src: the graph shows the nodes).
+    nodes = [vs.core.std.ModifyFrame(base, mapped, frames) for _ in range(streams + 1)]
+
+    def pick(n: int) -> vs.VideoNode:
+        left, t = plan.timing.position(n)
+        return nodes[streams if t == 0 else left % streams]
+
+    return vs.core.std.FrameEval(base, pick, clip_src=nodes)
