@@ -44,6 +44,7 @@ __all__ = [
     "OPSET",
     "OnnxNet",
     "export_onnx",
+    "first_line",
     "install_hint",
     "onnx_cache_dir",
     "weights_digest",
