@@ -6,9 +6,9 @@ pair). Warps, flow formulas and the blend stay in PyTorch, the same code for eve
 
 ``compile`` compiles each U-Net once per input shape, for the life of the process. The ONNX backends export
 each U-Net once per input size to the user's cache folder (keyed by the weights' hash, the size and the
-versions of torch and of the runtime) and load it once per process (:mod:`.onnxgraphs`). Their graphs take any batch size: on the
-CPU the engine runs one t per forward, but a user's ``batch_size`` and the last, smaller batch of a pair
-would otherwise each need their own export. A missing package or a failed export is a
+versions of torch and of the runtime) and load it once per process (:mod:`.onnxgraphs`). Their graphs take any
+batch size: on the CPU the engine runs one t per forward, but a user's ``batch_size`` and the last, smaller
+batch of a pair would otherwise each need their own export. A missing package or a failed export is a
 :class:`BackendError` naming the extra to install: a backend never falls back to another one, whose
 frames would differ in their last bits.
 """
