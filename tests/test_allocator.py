@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,10 @@ def test_the_allocator_settings_go_into_the_environment_unless_the_user_has_set_
     assert untuned_environment(tuned) and tuned == {"PATH": "/bin"}  # taken back out: ours only
     users = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
     assert not untuned_environment(users) and users == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+
+
+def test_the_readme_gives_vspipe_users_the_settings_the_command_line_uses() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    given = [line.split()[0].removeprefix("GLIBC_TUNABLES=") for line in readme.splitlines()
+             if line.startswith("GLIBC_TUNABLES=")]  # fmt: skip
+    assert given == [TUNABLES]

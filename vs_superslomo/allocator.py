@@ -49,8 +49,14 @@ def malloc_trim() -> Callable[[], object] | None:
 
 # glibc's allocator for frame-sized blocks, set when a process starts (GLIBC_TUNABLES; it cannot be changed once
 # threads have allocated): one arena for all threads, blocks up to 32 MiB (a 1080p frame's planes in float32 are
-# 26 MB) from the heap instead of mmap, and no automatic trim (CreepTrim bounds the resident set instead).
-TUNABLES = "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
+# 26 MB) from the heap instead of mmap, and no automatic trim (CreepTrim bounds the resident set instead). No
+# per-thread cache of small blocks: one held there splits the free frame-sized blocks around it, and the heap grew
+# instead of reusing them (a 240-frame 640×360 clip at 2×, untrimmed: 2.7 GB resident with it, 1.6 without;
+# docs/log.md, 2026-12-07).
+TUNABLES = (
+    "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
+    ":glibc.malloc.tcache_count=0"
+)
 # The environment a user sets glibc's allocator through: where any is set, their choice stands.
 _USER_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 # Set beside TUNABLES by tuned_environment: the settings are ours, not the user's, and go before any child starts.
