@@ -130,7 +130,7 @@ def test_graphs_are_exported_once_per_weights_and_size(backend: str, monkeypatch
     again = Interpolator(model, CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5, 0.25])
     assert len(exports) == 1 and torch.equal(again[:1], first)  # from the cache folder, same frames
     key = weights_digest(model.interp)[:20]
-    assert key in exports[0].name and "96x96" in exports[0].name  # 60×40, 16 px margins, multiples of 32
+    assert key in exports[0].name and "96x64" in exports[0].name  # 60×40 and margins (16 before, 8 after), to 32s
     taller = random_frames(2, 72, 60, seed=3)
     Interpolator(model, CPU, backend=backend, flow="dis").interpolate(taller[0], taller[1], [0.5])
     Interpolator(make_model(seed=12), CPU, backend=backend, flow="dis").interpolate(frames[0], frames[1], [0.5])

@@ -13,7 +13,7 @@ from torch import Tensor
 from vs_superslomo import engine, flow
 from vs_superslomo.engine import EngineError, Interpolator
 from vs_superslomo.flow import FlowSource
-from vs_superslomo.sizing import MARGIN
+from vs_superslomo.sizing import FAR_MARGIN, MARGIN, padded_size
 
 CPU = torch.device("cpu")
 TIMES = [0.25, 0.5, 0.75]
@@ -116,12 +116,24 @@ def test_frames_get_a_replicated_margin_with_the_exact_warp_only(warp: str, marg
     eng = Interpolator(make_model(warp=warp), CPU)
     x0, _ = eng.upload(frame, frame)
     h, w = x0.shape[-2:]
-    assert h % 32 == w % 32 == 0 and h >= 40 + 2 * margin and w >= 70 + 2 * margin
+    far = min(margin, FAR_MARGIN)
+    assert h % 32 == w % 32 == 0 and h >= 40 + margin + far and w >= 70 + margin + far
     assert torch.equal(eng.unpad(x0, 40, 70)[0], torch.from_numpy(frame))
-    if margin:  # the picture's first row and first column, repeated outwards
+    if margin:  # the picture's first and last rows and columns, repeated outwards
         picture = x0[0, :, margin : margin + 40, margin : margin + 70]
         assert torch.equal(x0[0, :, :margin, margin : margin + 70], picture[:, :1].expand(-1, margin, -1))
         assert torch.equal(x0[0, :, margin : margin + 40, :margin], picture[:, :, :1].expand(-1, -1, margin))
+        below, right = h - margin - 40, w - margin - 70
+        assert torch.equal(x0[0, :, margin + 40 :, margin : margin + 70], picture[:, -1:].expand(-1, below, -1))
+        assert torch.equal(x0[0, :, margin : margin + 40, margin + 70 :], picture[:, :, -1:].expand(-1, -1, right))
+
+
+def test_the_padding_saves_a_block_where_a_smaller_far_margin_allows() -> None:
+    assert padded_size(360, 640, MARGIN) == (384, 672)  # 360 + 16 + 8: not 416
+    assert padded_size(380, 520, MARGIN) == (416, 544)
+    assert padded_size(1080, 1920, MARGIN) == (1120, 1952)  # as before: 1080 + 32 and 1920 + 32 fit the same blocks
+    assert padded_size(368, 640, MARGIN) == (416, 672)  # 368 + 24 passes 384: the next block
+    assert padded_size(360, 640, 0) == (384, 640)  # no margin (the legacy warp): the multiple of 32 alone
 
 
 def test_neighbour_frames_give_quadratic_motion_with_dis_flows() -> None:

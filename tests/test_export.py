@@ -31,7 +31,7 @@ def test_exported_graphs_reproduce_the_filter_with_the_documented_interface(tmp_
     written = export_model(model, tmp_path / "ssm.onnx", (50, 30))
     assert [g.path for g in written] == [tmp_path / "ssm.onnx", tmp_path / "ssm.flow.onnx"]
     interp, flow = session(written[0].path), session(written[1].path)
-    # 50×30 with a 16 px margin: 82×62, then up to multiples of 32: 96×64
+    # 50×30 with margins of 16 px before and 8 after: 74×54, then up to multiples of 32: 96×64
     assert [(i.name, i.shape) for i in interp.get_inputs()] == [("features", ["batch", 20, 64, 96])]
     assert [(o.name, o.shape) for o in interp.get_outputs()] == [("refinement", ["batch", 5, 64, 96])]
     assert [(i.name, i.shape) for i in flow.get_inputs()] == [("frames", ["batch", 6, 64, 96])]
@@ -70,9 +70,9 @@ def test_export_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
     out = tmp_path / "out" / "tiny.onnx"
     assert main(["export", str(weights), str(out), "--size", "40x24"]) == 0
     printed = capsys.readouterr().out
-    assert "40x24 frames run the networks at 96x64" in printed and "features (N, 20, 64, 96)" in printed
+    assert "40x24 frames run the networks at 64x64" in printed and "features (N, 20, 64, 64)" in printed
     assert out.is_file() and not flow_path(out).exists()  # DIS weights: no flow net to export
-    features = np.random.default_rng(0).random((2, 20, 64, 96), dtype=np.float32)
+    features = np.random.default_rng(0).random((2, 20, 64, 64), dtype=np.float32)
     got = session(out).run(None, {"features": features})[0]
     with torch.no_grad():
         assert np.abs(got - dis.interp(torch.from_numpy(features)).numpy()).max() < 1e-4

@@ -16,6 +16,7 @@ from .tiles import MULTIPLE
 
 __all__ = [
     "AUTO_SCALE_PIXELS",
+    "FAR_MARGIN",
     "MARGIN",
     "SCALES",
     "auto_scale",
@@ -34,6 +35,12 @@ __all__ = [
 # legacy warp's sub-pixel shift depends on the position in the frame, so a margin would move the picture
 # and the original checkpoint would no longer reproduce the original pipeline.
 MARGIN = 16
+# On the right and bottom the margin may be as small as this where that saves a block of 32: those rows and columns
+# are the padding up to the multiple anyway, and the picture keeps its place. 640×360 pads to 672×384 instead of
+# 672×416 (8 % fewer pixels for every warp, blend and convolution; the command line 7.06 → 6.92 s, medians of 6
+# alternating runs, 2026-12-07); the 640×360 and 520×380 default evaluation windows scored the same or up to
+# 0.03 dB better, and the held-out clips' sizes pad as before.
+FAR_MARGIN = 8
 
 # The networks' resolution as a share of the frame's (vs-rife's ``scale``, here only downward): from a quarter.
 SCALES = (0.25, 1.0)
@@ -65,8 +72,10 @@ def auto_scale(height: int, width: int) -> float:
 
 
 def padded_size(height: int, width: int, margin: int) -> tuple[int, int]:
-    """The size :func:`pad` gives a ``height`` × ``width`` picture."""
-    return _round_up(height + 2 * margin), _round_up(width + 2 * margin)
+    """The size :func:`pad` gives a ``height`` × ``width`` picture: ``margin`` before it, at least
+    :data:`FAR_MARGIN` (or ``margin`` if smaller) after it, up to a multiple of 32."""
+    far = min(margin, FAR_MARGIN)
+    return _round_up(height + margin + far), _round_up(width + margin + far)
 
 
 def flow_scale(scale: float) -> float:
@@ -80,7 +89,7 @@ def flow_scale(scale: float) -> float:
 
 
 def pad(x: Tensor, margin: int) -> Tensor:
-    """``margin`` replicated pixels on every side, and more on the right and bottom up to a multiple of 32."""
+    """``margin`` replicated pixels on the top and left, and on the right and bottom up to :func:`padded_size`."""
     h, w = x.shape[-2], x.shape[-1]
     ph, pw = padded_size(h, w, margin)
     return F.pad(x, (margin, pw - w - margin, margin, ph - h - margin), mode="replicate")
