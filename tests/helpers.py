@@ -6,10 +6,14 @@ files.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime
+import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -35,6 +39,7 @@ __all__ = [
     "cut_clip_frames",
     "evaluate_window_named",
     "make_model",
+    "memory_mib",
     "needs_bestsource",
     "needs_ffmpeg",
     "needs_mvtools",
@@ -59,6 +64,39 @@ needs_ffmpeg = pytest.mark.skipif(
 # a frame from frame RAMP_START (frames before it differ, so a window read from the wrong start breaks it).
 RAMP_START = 3
 RAMP_STEP = 4  # luma codes per frame: limited-range RGB moves 4/219 a frame
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                     "keepcost")
+    ]  # fmt: skip
+
+
+def _mallinfo2() -> Callable[[], _MallInfo2] | None:
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallinfo2
+    except (OSError, AttributeError):  # not glibc 2.33 or later
+        return None
+    function.restype = _MallInfo2
+    return cast(Callable[[], _MallInfo2], function)
+
+
+_MALLINFO2 = _mallinfo2()
+
+
+def memory_mib() -> tuple[float, float]:
+    """This process's resident set and the allocator's blocks in use (glibc's ``mallinfo2``; NaN elsewhere), MiB.
+
+    The resident set also holds the free memory the allocator keeps until a trim, which wanders by tens of MiB
+    from one pair to the next; the blocks in use are what the process keeps."""
+    with open("/proc/self/statm") as fh:
+        resident = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    if _MALLINFO2 is None:
+        return resident, float("nan")
+    info = _MALLINFO2()
+    return resident, (info.uordblks + info.hblkhd) / 2**20
 
 
 def bias(conv: torch.nn.Conv2d) -> torch.Tensor:
