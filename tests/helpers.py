@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime
+import functools
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -74,6 +75,7 @@ class _MallInfo2(ctypes.Structure):
     ]  # fmt: skip
 
 
+@functools.cache  # looked up on first use: finding the C library runs ldconfig, which most tests never need
 def _mallinfo2() -> Callable[[], _MallInfo2] | None:
     try:
         function = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallinfo2
@@ -83,9 +85,6 @@ def _mallinfo2() -> Callable[[], _MallInfo2] | None:
     return cast(Callable[[], _MallInfo2], function)
 
 
-_MALLINFO2 = _mallinfo2()
-
-
 def memory_mib() -> tuple[float, float]:
     """This process's resident set and the allocator's blocks in use (glibc's ``mallinfo2``; NaN elsewhere), MiB.
 
@@ -93,9 +92,10 @@ def memory_mib() -> tuple[float, float]:
     from one pair to the next; the blocks in use are what the process keeps."""
     with open("/proc/self/statm") as fh:
         resident = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    if _MALLINFO2 is None:
+    mallinfo2 = _mallinfo2()
+    if mallinfo2 is None:
         return resident, float("nan")
-    info = _MALLINFO2()
+    info = mallinfo2()
     return resident, (info.uordblks + info.hblkhd) / 2**20
 
 
