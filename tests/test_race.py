@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vs_superslomo.cli import main
-from vs_superslomo.race import BUNDLED, race, table
+from vs_superslomo.race import BUNDLED, STARTUP_FRAMES, RaceResult, race, table
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,32 @@ def test_every_tool_writes_twice_the_frames_and_is_timed() -> None:
     ours = results[0]
     assert ours.output_frames == results[1].output_frames == results[3].output_frames == 96  # 48 frames in
     assert 90 <= results[2].output_frames <= 96  # minterpolate's own rate conversion drops a few at the end
-    assert all(len(r.seconds) == 1 and r.median > 0 for r in results)
-    assert "| minterpolate |" in table(results, "64×36")
+    assert all(len(r.seconds) == 1 and r.median > 0 and r.input_frames == 48 for r in results)
+    assert all(r.startup is None and r.per_frame is None for r in results)
+    assert "| minterpolate |" in table(results, "64×36") and "start-up" not in table(results, "64×36")
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+@pytest.mark.skipif(importlib.util.find_spec("vapoursynth") is None, reason="no VapourSynth")
+def test_startup_runs_time_every_tool_on_the_first_frames_alone() -> None:
+    if not Path(sys.executable).with_name("vspipe").exists():
+        pytest.skip("vspipe is not beside this Python")
+    results = race(BUNDLED, 2, 1, (64, 36), startup=True)
+    assert [r.tool for r in results] == ["vs-superslomo", "minterpolate", "FlowFPS"]
+    for r in results:
+        assert len(r.startup_seconds) == 1 and r.startup is not None and r.per_frame is not None
+        assert r.per_frame == pytest.approx((r.median - r.startup) / (48 - STARTUP_FRAMES))
+    # Our start-up imports torch and loads the networks: longer than ffmpeg's.
+    assert results[0].startup > results[1].startup
+    text = table(results, "64×36")
+    assert text.splitlines()[0].endswith("| start-up s | ms a frame after it |")
+    assert all(line.count("|") == 8 for line in text.splitlines())
+
+
+def test_the_cost_a_frame_needs_more_frames_than_the_start_up_run() -> None:
+    short = RaceResult("x", "x", [2.0], 4, STARTUP_FRAMES, [1.5])
+    assert short.startup == 1.5 and short.per_frame is None
+    assert RaceResult("x", "x", [3.0, 5.0, 4.0], 8, 12, [1.0, 2.0, 1.5]).per_frame == pytest.approx(0.25)
 
 
 def test_gpu_check_dry_run_writes_its_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,9 @@ Each tool turns the same clip into ``factor`` times its frames with x264 at CRF 
 can), as a user would run it: ``vs-superslomo IN -o OUT`` with its defaults, ``ffmpeg -vf minterpolate`` with the
 motion-compensated settings its users pick, and a FlowFPS script through ``vspipe | ffmpeg``. The tools take turns
 (the order rotates each round), so a machine that slows down over the run slows them all alike; the table gives each
-tool's median wall time and its ratio to this project's.
+tool's median wall time and its ratio to this project's. With ``--startup`` each round also runs every tool on the
+clip's first two frames: that time is the tool's start-up (imports, set-up, the encoder's start and flush), and the
+rest of the whole run over the frames after them is its cost a frame once running.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,6 +33,8 @@ __all__ = ["MINTERPOLATE", "RaceResult", "main", "race"]
 
 _PROG = "vs-superslomo race"
 BUNDLED = Path(__file__).resolve().parent.parent / "examples" / "bbb_640x360.mp4"
+# The shortest clip every tool interpolates (one pair): its time is the tool's start-up.
+STARTUP_FRAMES = 2
 # ffmpeg's motion-compensated mode with overlapped blocks, bidirectional search and variable-size blocks.
 MINTERPOLATE = "mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
 _X264 = ["-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p"]
@@ -54,10 +58,23 @@ class RaceResult:
     command: str
     seconds: list[float]
     output_frames: int
+    input_frames: int
+    startup_seconds: list[float] = field(default_factory=list)  # the first frames alone (``STARTUP_FRAMES``)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def startup(self) -> float | None:
+        return statistics.median(self.startup_seconds) if self.startup_seconds else None
+
+    @property
+    def per_frame(self) -> float | None:
+        """Seconds a frame in, beyond the start-up: (whole − start-up) over the frames after the first ones."""
+        if self.startup is None or self.input_frames <= STARTUP_FRAMES:
+            return None
+        return (self.median - self.startup) / (self.input_frames - STARTUP_FRAMES)
 
 
 def _probe(ffprobe: str, path: Path, field: str) -> str:
@@ -78,6 +95,29 @@ def _scaled(ffmpeg: str, source: Path, size: tuple[int, int], folder: Path) -> P
         check=True,
     )  # fmt: skip
     return target
+
+
+def _first_frames(ffmpeg: str, source: Path, fps: Fraction, folder: Path) -> Path:
+    """The first ``STARTUP_FRAMES`` frames of ``source`` (and its audio for as long), copied without re-encoding
+    the audio and near-losslessly re-encoding the video."""
+    target = folder / "first_frames.mp4"
+    seconds = STARTUP_FRAMES / fps
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-i", f"file:{source}", "-frames:v", str(STARTUP_FRAMES), "-t",
+         f"{float(seconds):.6f}", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p", "-c:a", "copy",
+         f"file:{target}"],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+def _timed(command: list[str], name: str) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise JobError(f"{name} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return seconds
 
 
 def _ours(source: Path, factor: int, output: Path, flags: Sequence[str] = ()) -> list[str]:
@@ -112,10 +152,16 @@ def _commands(
 
 
 def race(
-    source: Path, factor: int, rounds: int, size: tuple[int, int] | None = None, also: Sequence[str] = ()
+    source: Path,
+    factor: int,
+    rounds: int,
+    size: tuple[int, int] | None = None,
+    also: Sequence[str] = (),
+    startup: bool = False,
 ) -> list[RaceResult]:
     """Every tool on ``source`` (scaled to ``size`` first when given), ``rounds`` times each, in turns; ``also``:
-    this project's command line again with each of these flag strings (e.g. ``"--scale 0.5"``)."""
+    this project's command line again with each of these flag strings (e.g. ``"--scale 0.5"``); ``startup``: each
+    round also runs every tool on the first ``STARTUP_FRAMES`` frames alone, right after its whole run."""
     ffmpeg = shutil.which("ffmpeg")
     ffprobe = shutil.which("ffprobe")
     if ffmpeg is None or ffprobe is None:
@@ -126,28 +172,43 @@ def race(
             source = _scaled(ffmpeg, source, size, folder)
         fps = Fraction(_probe(ffprobe, source, "r_frame_rate"))
         commands = _commands(source, factor, fps, folder, ffmpeg, also)
+        short: dict[str, tuple[list[str], Path]] = {}
+        if startup:
+            (folder / "first").mkdir()
+            first = _first_frames(ffmpeg, source, fps, folder / "first")
+            short = _commands(first, factor, fps, folder / "first", ffmpeg, also)
         names = list(commands)
         seconds: dict[str, list[float]] = {name: [] for name in names}
+        startup_seconds: dict[str, list[float]] = {name: [] for name in names}
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
-                start = time.perf_counter()
-                done = subprocess.run(commands[name][0], capture_output=True, text=True)
-                seconds[name].append(time.perf_counter() - start)
-                if done.returncode != 0:
-                    raise JobError(f"{name} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+                seconds[name].append(_timed(commands[name][0], name))
+                if startup:
+                    startup_seconds[name].append(_timed(short[name][0], f"{name} on the first frames"))
+        frames_in = int(_probe(ffprobe, source, "nb_read_packets"))
         return [
-            RaceResult(name, shlex.join(command), seconds[name], int(_probe(ffprobe, output, "nb_read_packets")))
+            RaceResult(name, shlex.join(command), seconds[name], int(_probe(ffprobe, output, "nb_read_packets")),
+                       frames_in, startup_seconds[name])
             for name, (command, output) in commands.items()
-        ]
+        ]  # fmt: skip
 
 
 def table(results: Sequence[RaceResult], label: str) -> str:
-    """A Markdown table: each tool's median seconds and its time over this project's."""
+    """A Markdown table: each tool's median seconds and its time over this project's; with start-up runs, also the
+    start-up and the milliseconds a frame in after it."""
     ours = results[0].median
-    rows = [f"| {label} | median s | runs (s) | × vs-superslomo's time | frames out |", "|---|---|---|---|---|"]
+    split = results[0].startup is not None
+    extra = " start-up s | ms a frame after it |" if split else ""
+    rows = [f"| {label} | median s | runs (s) | × vs-superslomo's time | frames out |{extra}", "|---|---|---|---|---|"]
+    if split:
+        rows[1] += "---|---|"
     for r in results:
         runs = ", ".join(f"{s:.1f}" for s in r.seconds)
-        rows.append(f"| {r.tool} | {r.median:.1f} | {runs} | {r.median / ours:.2f} | {r.output_frames} |")
+        row = f"| {r.tool} | {r.median:.1f} | {runs} | {r.median / ours:.2f} | {r.output_frames} |"
+        if split:
+            per_frame = "–" if r.per_frame is None else f"{1000 * r.per_frame:.1f}"
+            row += f" {r.startup:.2f} | {per_frame} |"
+        rows.append(row)
     return "\n".join(rows)
 
 
@@ -164,6 +225,11 @@ def main(argv: Sequence[str]) -> int:
         metavar="FLAGS",
         help="also time vs-superslomo with these flags added (quoted; repeatable), e.g. --also '--scale 0.5'",
     )
+    p.add_argument(
+        "--startup",
+        action="store_true",
+        help=f"also time each tool on the first {STARTUP_FRAMES} frames alone: its start-up, then its cost a frame",
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     return run(_PROG, lambda: _run(args), also=(subprocess.CalledProcessError,))
@@ -173,8 +239,10 @@ def _run(args: argparse.Namespace) -> None:
     everything = {}
     for size in args.size:
         label = "input size" if size is None else f"{size[0]}×{size[1]}"
-        results = race(args.input, args.factor, args.rounds, size, args.also)
+        results = race(args.input, args.factor, args.rounds, size, args.also, args.startup)
         print(table(results, label), flush=True)
-        everything[label] = [asdict(r) | {"median": r.median} for r in results]
+        everything[label] = [
+            asdict(r) | {"median": r.median, "startup": r.startup, "per_frame": r.per_frame} for r in results
+        ]
     if args.json:
         atomic_write(args.json, lambda tmp: tmp.write_text(json.dumps(everything, indent=2)))
