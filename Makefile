@@ -48,7 +48,7 @@ bench: $(STAMP)
 # Whole processes, in turns: `vs-superslomo IN -o OUT` against ffmpeg minterpolate and mvtools FlowFPS (vspipe |
 # ffmpeg), x264 CRF 18 each, on the bundled clip at its size and at 1280x720.
 bench-e2e: $(STAMP)
-	$(PY) -m vs_superslomo race --size 640x360 1280x720 --rounds 3 --json build/race.json
+	$(PY) -m vs_superslomo race --size 640x360 1280x720 --rounds 3 --startup --json build/race.json
 
 # On a machine with a CUDA GPU (a few minutes): fp16 against fp32, determinism, 1080p 2x speed with DIS and with
 # the flow network, and whether the host or the GPU is the bound; the table goes to build/gpu-check.md.
