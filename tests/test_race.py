@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,6 +49,25 @@ def test_startup_runs_time_every_tool_on_the_first_frames_alone() -> None:
     text = table(results, "64×36")
     assert text.splitlines()[0].endswith("| start-up s | ms a frame after it |")
     assert all(line.count("|") == 8 for line in text.splitlines())
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+@pytest.mark.skipif(importlib.util.find_spec("vapoursynth") is None, reason="no VapourSynth")
+def test_a_webm_given_by_a_relative_path_races_at_its_own_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vspipe runs the FlowFPS script from the script's folder, and a WebM holds no x264: the race must take the
+    clip by its whole path and cut its first frames into a file that holds them."""
+    if not Path(sys.executable).with_name("vspipe").exists():
+        pytest.skip("vspipe is not beside this Python")
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x36:rate=10:duration=1", "-f", "lavfi", "-i",
+         "sine=frequency=440:duration=1", "-shortest", "-c:v", "libvpx-vp9", "-c:a", "libopus",
+         str(tmp_path / "clip.webm")],
+        check=True,
+    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    results = race(Path("clip.webm"), 2, 1, startup=True)
+    assert [r.output_frames for r in results if r.tool != "minterpolate"] == [20, 20]
+    assert all(r.input_frames == 10 and r.startup is not None for r in results)
 
 
 def test_the_cost_a_frame_needs_more_frames_than_the_start_up_run() -> None:

@@ -98,9 +98,9 @@ def _scaled(ffmpeg: str, source: Path, size: tuple[int, int], folder: Path) -> P
 
 
 def _first_frames(ffmpeg: str, source: Path, fps: Fraction, folder: Path) -> Path:
-    """The first ``STARTUP_FRAMES`` frames of ``source`` (and its audio for as long), copied without re-encoding
-    the audio and near-losslessly re-encoding the video."""
-    target = folder / "first_frames.mp4"
+    """The first ``STARTUP_FRAMES`` frames of ``source`` and its audio for as long: the video near-losslessly
+    re-encoded, the audio copied, in Matroska (which holds x264 beside any audio codec)."""
+    target = folder / "first_frames.mkv"
     seconds = STARTUP_FRAMES / fps
     subprocess.run(
         [ffmpeg, "-v", "error", "-y", "-i", f"file:{source}", "-frames:v", str(STARTUP_FRAMES), "-t",
@@ -166,6 +166,7 @@ def race(
     ffprobe = shutil.which("ffprobe")
     if ffmpeg is None or ffprobe is None:
         raise JobError("race needs ffmpeg and ffprobe on PATH (e.g. apt-get install ffmpeg)")
+    source = source.resolve()  # vspipe runs the FlowFPS script from the script's folder
     with tempfile.TemporaryDirectory(prefix="vs-superslomo-race-") as tmp:
         folder = Path(tmp)
         if size is not None:
