@@ -16,12 +16,18 @@ from vs_superslomo.race import BUNDLED, STARTUP_FRAMES, RaceResult, race, table
 
 pytestmark = pytest.mark.slow
 
+# What a race runs: ffmpeg for minterpolate and the encodes, VapourSynth and the vspipe beside this Python for FlowFPS.
+_MISSING = (
+    "ffmpeg is not installed" if shutil.which("ffmpeg") is None
+    else "no VapourSynth" if importlib.util.find_spec("vapoursynth") is None
+    else "vspipe is not beside this Python" if not Path(sys.executable).with_name("vspipe").exists()
+    else None
+)  # fmt: skip
+needs_the_tools = pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-@pytest.mark.skipif(importlib.util.find_spec("vapoursynth") is None, reason="no VapourSynth")
+
+@needs_the_tools
 def test_every_tool_writes_twice_the_frames_and_is_timed() -> None:
-    if not Path(sys.executable).with_name("vspipe").exists():
-        pytest.skip("vspipe is not beside this Python")
     results = race(BUNDLED, 2, 1, (64, 36), also=["--scale 0.5"])
     assert [r.tool for r in results] == ["vs-superslomo", "vs-superslomo --scale 0.5", "minterpolate", "FlowFPS"]
     assert results[1].command.endswith("--scale 0.5") and "ours1.mp4" in results[1].command
@@ -33,11 +39,8 @@ def test_every_tool_writes_twice_the_frames_and_is_timed() -> None:
     assert "| minterpolate |" in table(results, "64×36") and "start-up" not in table(results, "64×36")
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-@pytest.mark.skipif(importlib.util.find_spec("vapoursynth") is None, reason="no VapourSynth")
+@needs_the_tools
 def test_startup_runs_time_every_tool_on_the_first_frames_alone() -> None:
-    if not Path(sys.executable).with_name("vspipe").exists():
-        pytest.skip("vspipe is not beside this Python")
     results = race(BUNDLED, 2, 1, (64, 36), startup=True)
     assert [r.tool for r in results] == ["vs-superslomo", "minterpolate", "FlowFPS"]
     for r in results:
@@ -51,13 +54,10 @@ def test_startup_runs_time_every_tool_on_the_first_frames_alone() -> None:
     assert all(line.count("|") == 8 for line in text.splitlines())
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-@pytest.mark.skipif(importlib.util.find_spec("vapoursynth") is None, reason="no VapourSynth")
+@needs_the_tools
 def test_a_webm_given_by_a_relative_path_races_at_its_own_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """vspipe runs the FlowFPS script from the script's folder, and a WebM holds no x264: the race must take the
     clip by its whole path and cut its first frames into a file that holds them."""
-    if not Path(sys.executable).with_name("vspipe").exists():
-        pytest.skip("vspipe is not beside this Python")
     subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x36:rate=10:duration=1", "-f", "lavfi", "-i",
          "sine=frequency=440:duration=1", "-shortest", "-c:v", "libvpx-vp9", "-c:a", "libopus",

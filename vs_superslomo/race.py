@@ -86,29 +86,26 @@ def _probe(ffprobe: str, path: Path, field: str) -> str:
     return out.stdout.strip().split(",")[0]
 
 
-def _scaled(ffmpeg: str, source: Path, size: tuple[int, int], folder: Path) -> Path:
-    """``source`` at ``size`` (near-lossless x264, audio copied), the input every tool then reads."""
-    target = folder / f"input_{size[0]}x{size[1]}.mp4"
+def _reencoded(ffmpeg: str, source: Path, target: Path, *options: str) -> Path:
+    """``source`` through ffmpeg's ``options`` into ``target``: the video near-lossless x264, the audio copied."""
     subprocess.run(
-        [ffmpeg, "-v", "error", "-y", "-i", f"file:{source}", "-vf", f"scale={size[0]}:{size[1]}", "-c:v", "libx264",
-         "-crf", "10", "-pix_fmt", "yuv420p", "-c:a", "copy", f"file:{target}"],
+        [ffmpeg, "-v", "error", "-y", "-i", f"file:{source}", *options, "-c:v", "libx264", "-crf", "10", "-pix_fmt",
+         "yuv420p", "-c:a", "copy", f"file:{target}"],
         check=True,
     )  # fmt: skip
     return target
+
+
+def _scaled(ffmpeg: str, source: Path, size: tuple[int, int], folder: Path) -> Path:
+    """``source`` at ``size``, the input every tool then reads."""
+    return _reencoded(ffmpeg, source, folder / f"input_{size[0]}x{size[1]}.mp4", "-vf", f"scale={size[0]}:{size[1]}")
 
 
 def _first_frames(ffmpeg: str, source: Path, fps: Fraction, folder: Path) -> Path:
-    """The first ``STARTUP_FRAMES`` frames of ``source`` and its audio for as long: the video near-losslessly
-    re-encoded, the audio copied, in Matroska (which holds x264 beside any audio codec)."""
-    target = folder / "first_frames.mkv"
-    seconds = STARTUP_FRAMES / fps
-    subprocess.run(
-        [ffmpeg, "-v", "error", "-y", "-i", f"file:{source}", "-frames:v", str(STARTUP_FRAMES), "-t",
-         f"{float(seconds):.6f}", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p", "-c:a", "copy",
-         f"file:{target}"],
-        check=True,
-    )  # fmt: skip
-    return target
+    """The first ``STARTUP_FRAMES`` frames of ``source`` and its audio for as long, in Matroska (which holds x264
+    beside any audio codec)."""
+    seconds = f"{float(STARTUP_FRAMES / fps):.6f}"
+    return _reencoded(ffmpeg, source, folder / "first_frames.mkv", "-frames:v", str(STARTUP_FRAMES), "-t", seconds)
 
 
 def _timed(command: list[str], name: str) -> float:
